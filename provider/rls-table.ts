@@ -1,0 +1,410 @@
+/**
+ * The `RlsTable` dynamic resource (`pulumi-nodejs:dynamic/pgfleet:RlsTable`): row-level security
+ * of one table in one project database, kept true to its declaration.
+ *
+ * - check: `validateRlsTable` (every problem at once, each naming table and policy).
+ * - diff: per policy, against the state (refreshed from the server by `read`); see `core/rls.ts`.
+ * - create/update: one transaction per table. The table is locked, its policies are read from
+ *   `pg_policies`, the plan is run, and `pg_policies` is read back into the state (the server's
+ *   printed form of each expression is kept beside the applied text). Any failure rolls back, so
+ *   the table is left exactly as it was; the error names database, table, policy and the server's
+ *   message.
+ * - read: `pg_policies` and `pg_class.relrowsecurity/relforcerowsecurity`, so a policy changed,
+ *   added or dropped by hand, or RLS disabled by hand, shows as drift.
+ * - delete: `onRemove: "disable"` drops the policies in state and disables RLS (one transaction);
+ *   `"keep"` leaves the table as it is.
+ *
+ * The provider captures nothing: it is `delegatingProvider("rls-table")` (provider/dynamic.ts), which
+ * loads `operations` from this module in the provider process; the admin connection arrives as a
+ * (secret) input and `pg` is required inside `connect` (provider/db-client.ts).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import {
+  appliedState,
+  formatRlsProblem,
+  loadSqlParser,
+  mergeActualPolicies,
+  normalizeRoles,
+  planRlsTable,
+  RLS_ON_REMOVE,
+  validateRlsTable,
+  type ActualPolicy,
+  type RlsCommand,
+  type RlsOnRemove,
+  type RlsPlan,
+  type RlsPolicySpec,
+  type RlsPolicyState,
+  type RlsStatement,
+  type RlsTableState,
+} from "../core/rls";
+import { sqlStateOf } from "../core/errors";
+import { connect, type DbClient, type ServerConnection } from "./db-client";
+import { delegatingProvider, type ProviderOperations } from "./dynamic";
+import { ident, qualified } from "./sql";
+
+/** The inputs of an `RlsTable`, resolved. */
+export interface RlsTableInputs {
+  server: ServerConnection;
+  database: string;
+  table: string;
+  enable?: boolean;
+  force?: boolean;
+  policies: RlsPolicySpec[];
+  onRemove?: RlsOnRemove;
+}
+
+/** The state of an `RlsTable`: `enable`/`force` as found on the server, policies with their server text. */
+export interface RlsTableOutputs {
+  server: ServerConnection;
+  database: string;
+  table: string;
+  enable: boolean;
+  force: boolean;
+  policies: RlsPolicyState[];
+  onRemove: RlsOnRemove;
+}
+
+/** The table as the server has it, or undefined when there is no such table. */
+interface TableInfo {
+  schema: string;
+  name: string;
+  kind: string;
+  enabled: boolean;
+  forced: boolean;
+}
+
+/** Placeholder the engine sends for values not known during preview. */
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+function hasUnknown(value: unknown): boolean {
+  if (value === UNKNOWN) return true;
+  if (Array.isArray(value)) return value.some(hasUnknown);
+  if (value !== null && typeof value === "object") return Object.values(value).some(hasUnknown);
+  return false;
+}
+
+function where(database: string, table: string): string {
+  return `table "${table}" in database "${database}"`;
+}
+
+function serverMessage(err: unknown): string {
+  const e = err as { message?: string; detail?: string; hint?: string };
+  let msg = e?.message ?? String(err);
+  if (e?.detail) msg += ` (${e.detail})`;
+  if (e?.hint) msg += ` hint: ${e.hint}`;
+  return msg;
+}
+
+async function openDatabase(server: ServerConnection, database: string, table: string): Promise<DbClient> {
+  try {
+    return await connect(server, database);
+  } catch (err) {
+    if (sqlStateOf(err) === "3D000") {
+      throw new Error(`RlsTable ${where(database, table)}: database "${database}" does not exist on ${server.host}:${server.port}`);
+    }
+    throw new Error(`RlsTable ${where(database, table)}: cannot connect: ${serverMessage(err)}`);
+  }
+}
+
+async function readTableInfo(client: DbClient, table: string): Promise<TableInfo | undefined> {
+  const r = await client.query<{
+    nspname: string;
+    relname: string;
+    relkind: string;
+    relrowsecurity: boolean;
+    relforcerowsecurity: boolean;
+  }>(
+    `SELECT n.nspname, c.relname, c.relkind::text AS relkind, c.relrowsecurity, c.relforcerowsecurity
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.oid = to_regclass($1)`,
+    [qualified(table)],
+  );
+  const row = r.rows[0];
+  if (!row) return undefined;
+  return {
+    schema: row.nspname,
+    name: row.relname,
+    kind: row.relkind,
+    enabled: row.relrowsecurity,
+    forced: row.relforcerowsecurity,
+  };
+}
+
+async function readPolicies(client: DbClient, info: TableInfo): Promise<ActualPolicy[]> {
+  const r = await client.query<{
+    policyname: string;
+    permissive: string;
+    roles: string[];
+    cmd: string;
+    qual: string | null;
+    with_check: string | null;
+  }>(
+    `SELECT policyname, permissive, to_jsonb(roles) AS roles, cmd, qual, with_check
+       FROM pg_policies WHERE schemaname = $1 AND tablename = $2 ORDER BY policyname`,
+    [info.schema, info.name],
+  );
+  return r.rows.map((row) => ({
+    name: row.policyname,
+    command: row.cmd as RlsCommand,
+    roles: normalizeRoles(row.roles),
+    permissive: row.permissive === "PERMISSIVE",
+    using: row.qual,
+    withCheck: row.with_check,
+  }));
+}
+
+async function rollback(client: DbClient): Promise<void> {
+  await client.query("ROLLBACK").catch(() => undefined);
+}
+
+/**
+ * Applies `inputs` to the table in one transaction and returns the state read back. `known` is the
+ * previous state (the applied text of each expression), empty on create.
+ */
+async function apply(inputs: RlsTableInputs, known: RlsPolicyState[]): Promise<RlsTableOutputs> {
+  await loadSqlParser();
+  const { server, database, table } = inputs;
+  const at = where(database, table);
+  const client = await openDatabase(server, database, table);
+  try {
+    await client.query("BEGIN");
+    await client.query("SET LOCAL lock_timeout = '60s'");
+    const info = await readTableInfo(client, table);
+    if (!info) throw new Error(`RlsTable ${at}: the table does not exist in database "${database}"`);
+    if (info.kind !== "r" && info.kind !== "p") {
+      throw new Error(`RlsTable ${at}: "${table}" is not a table (relkind ${info.kind}): row-level security needs a table`);
+    }
+
+    const wanted = [...new Set(inputs.policies.flatMap((p) => normalizeRoles(p.roles)))].filter((r) => r !== "public");
+    if (wanted.length > 0) {
+      const missing = await client.query<{ role: string }>(
+        "SELECT r AS role FROM unnest($1::text[]) AS r WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) ORDER BY 1",
+        [wanted],
+      );
+      if (missing.rows.length > 0) {
+        const parts = missing.rows.map((m) => {
+          const users = inputs.policies.filter((p) => (p.roles ?? []).includes(m.role)).map((p) => `"${p.name}"`);
+          return `role "${m.role}" (policy ${users.join(", ")})`;
+        });
+        throw new Error(`RlsTable ${at}: ${parts.join("; ")} does not exist on the server of database "${database}"`);
+      }
+    }
+
+    await client.query(`LOCK TABLE ${qualified(table)} IN ACCESS EXCLUSIVE MODE`);
+    const current: RlsTableState = {
+      enabled: info.enabled,
+      forced: info.forced,
+      policies: mergeActualPolicies(await readPolicies(client, info), known),
+    };
+    const plan: RlsPlan = planRlsTable(inputs, current);
+    for (const st of plan.statements) await runStatement(client, st, at);
+
+    const after = await readTableInfo(client, table);
+    const actual = await readPolicies(client, info);
+    await client.query("COMMIT");
+    return {
+      server,
+      database,
+      table,
+      enable: after?.enabled ?? inputs.enable ?? true,
+      force: after?.forced ?? inputs.force ?? false,
+      policies: appliedState(inputs.policies, actual),
+      onRemove: inputs.onRemove ?? "disable",
+    };
+  } catch (err) {
+    await rollback(client);
+    throw err;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function runStatement(client: DbClient, st: RlsStatement, at: string): Promise<void> {
+  try {
+    await client.query(st.sql);
+  } catch (err) {
+    const subject = st.policy === undefined ? "" : `, policy "${st.policy}"`;
+    throw new Error(
+      `RlsTable ${at}${subject}: ${serverMessage(err)} [statement: ${st.sql}]; nothing was changed on the table`,
+    );
+  }
+}
+
+function withDefaults(news: RlsTableInputs): RlsTableInputs {
+  return {
+    ...news,
+    enable: news.enable ?? true,
+    force: news.force ?? false,
+    onRemove: news.onRemove ?? "disable",
+  };
+}
+
+type RlsTableOperations = Required<
+  Pick<pulumi.dynamic.ResourceProvider<RlsTableInputs, RlsTableOutputs>, keyof ProviderOperations>
+>;
+
+const rlsTableOperations: RlsTableOperations = {
+  async check(_olds, news) {
+    const inputs = withDefaults(news);
+    const failures: pulumi.dynamic.CheckFailure[] = [];
+    const table = typeof inputs.table === "string" ? inputs.table : "(unknown)";
+    if (inputs.database !== UNKNOWN && (typeof inputs.database !== "string" || inputs.database === "")) {
+      failures.push({ property: "database", reason: `table "${table}": the database name is empty` });
+    }
+    const onRemove: unknown = inputs.onRemove;
+    if (onRemove !== UNKNOWN && !(RLS_ON_REMOVE as readonly unknown[]).includes(onRemove)) {
+      failures.push({
+        property: "onRemove",
+        reason: `table "${table}": onRemove must be one of ${RLS_ON_REMOVE.join(", ")}, not ${JSON.stringify(onRemove)}`,
+      });
+    }
+    if (!hasUnknown(inputs.table) && !hasUnknown(inputs.policies)) {
+      await loadSqlParser();
+      for (const p of validateRlsTable(inputs)) {
+        failures.push({ property: p.field.replace(/[[.].*$/, ""), reason: formatRlsProblem(p) });
+      }
+    }
+    return { inputs, failures };
+  },
+
+  async diff(_id, olds, news) {
+    const replaces: string[] = [];
+    if (olds.database !== news.database) replaces.push("database");
+    if (olds.table !== news.table) replaces.push("table");
+    const serverKnown = !hasUnknown(news.server);
+    if (serverKnown && (olds.server?.host !== news.server?.host || olds.server?.port !== news.server?.port)) {
+      replaces.push("server");
+    }
+    if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
+    if (hasUnknown(news)) return { changes: true };
+    await loadSqlParser();
+    const plan = planRlsTable(news, {
+      enabled: olds.enable,
+      forced: olds.force,
+      policies: olds.policies ?? [],
+    });
+    const settings =
+      (news.onRemove ?? "disable") !== olds.onRemove || JSON.stringify(news.server) !== JSON.stringify(olds.server);
+    return { changes: plan.statements.length > 0 || settings, deleteBeforeReplace: true };
+  },
+
+  async create(inputs) {
+    const outs = await apply(inputs, []);
+    return { id: `${inputs.database}/${inputs.table}`, outs };
+  },
+
+  async update(_id, olds, news) {
+    const outs = await apply(news, olds.policies ?? []);
+    return { outs };
+  },
+
+  async read(id, props) {
+    if (!props?.server || !props.database || !props.table) {
+      throw new Error(`RlsTable ${id}: cannot read a table without its server, database and table in state`);
+    }
+    const { server, database, table } = props;
+    let client: DbClient;
+    try {
+      client = await connect(server, database);
+    } catch (err) {
+      if (sqlStateOf(err) === "3D000") return { id: "", props: {} as RlsTableOutputs }; // database gone
+      throw new Error(`RlsTable ${where(database, table)}: cannot connect: ${serverMessage(err)}`);
+    }
+    try {
+      const info = await readTableInfo(client, table);
+      if (!info) return { id: "", props: {} as RlsTableOutputs }; // table gone
+      const policies = mergeActualPolicies(await readPolicies(client, info), props.policies ?? []);
+      return { id, props: { ...props, enable: info.enabled, force: info.forced, policies } };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  },
+
+  async delete(_id, props) {
+    if ((props.onRemove ?? "disable") === "keep") return;
+    const { server, database, table } = props;
+    let client: DbClient;
+    try {
+      client = await connect(server, database);
+    } catch (err) {
+      if (sqlStateOf(err) === "3D000") return; // the database is gone, and its policies with it
+      throw new Error(`RlsTable ${where(database, table)}: cannot connect: ${serverMessage(err)}`);
+    }
+    try {
+      await client.query("BEGIN");
+      const info = await readTableInfo(client, table);
+      if (info) {
+        const statements: RlsStatement[] = (props.policies ?? []).map((p) => ({
+          kind: "drop",
+          policy: p.name,
+          sql: `DROP POLICY IF EXISTS ${ident(p.name)} ON ${qualified(table)}`,
+        }));
+        statements.push({ kind: "table", sql: `ALTER TABLE ${qualified(table)} DISABLE ROW LEVEL SECURITY` });
+        statements.push({ kind: "table", sql: `ALTER TABLE ${qualified(table)} NO FORCE ROW LEVEL SECURITY` });
+        for (const st of statements) await runStatement(client, st, where(database, table));
+      }
+      await client.query("COMMIT");
+    } catch (err) {
+      await rollback(client);
+      throw err;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  },
+};
+
+/** The provider operations, run in the dynamic-provider process through `delegatingProvider("rls-table")`. */
+export const operations: ProviderOperations = rlsTableOperations as ProviderOperations;
+
+/** The same operations with their types, for the integration tests (they call them directly). */
+export const rlsTableOperationsForTests: RlsTableOperations = rlsTableOperations;
+
+/** Inputs of `RlsTable`. */
+export interface RlsTableArgs {
+  /** Admin connection to the server (passed on as a secret). A host/port change replaces. */
+  server: pulumi.Input<ServerConnection>;
+  /** The database holding the table. A change replaces. */
+  database: pulumi.Input<string>;
+  /** The table, optionally schema-qualified. A change replaces. */
+  table: pulumi.Input<string>;
+  /** Enable row-level security. @default true (updates in place) */
+  enable?: pulumi.Input<boolean>;
+  /** Force row-level security on the table owner too. @default false (updates in place) */
+  force?: pulumi.Input<boolean>;
+  /** The policies; every other policy on the table is dropped. Changes update in place. */
+  policies: pulumi.Input<pulumi.Input<RlsPolicySpec>[]>;
+  /** What deleting the resource does: drop its policies and disable RLS, or keep. @default "disable" */
+  onRemove?: pulumi.Input<RlsOnRemove>;
+}
+
+/** Row-level security of one table (engine type `pulumi-nodejs:dynamic/pgfleet:RlsTable`). */
+export class RlsTable extends pulumi.dynamic.Resource {
+  declare readonly database: pulumi.Output<string>;
+  declare readonly table: pulumi.Output<string>;
+  /** Whether RLS is enabled on the table (as last read from the server). */
+  declare readonly enable: pulumi.Output<boolean>;
+  /** Whether RLS is forced on the table (as last read from the server). */
+  declare readonly force: pulumi.Output<boolean>;
+  /** The policies with what the server printed back for their expressions. */
+  declare readonly policies: pulumi.Output<RlsPolicyState[]>;
+  declare readonly onRemove: pulumi.Output<RlsOnRemove>;
+
+  constructor(name: string, args: RlsTableArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      delegatingProvider("rls-table"),
+      name,
+      {
+        server: pulumi.secret(args.server),
+        database: args.database,
+        table: args.table,
+        enable: args.enable ?? true,
+        force: args.force ?? false,
+        policies: args.policies,
+        onRemove: args.onRemove ?? "disable",
+      },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "server"] },
+      "pgfleet",
+      "RlsTable",
+    );
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * SQL text helpers. Every identifier pgfleet sends to PostgreSQL is quoted by `ident` and every
+ * literal by `literal`: no other module builds quoted SQL by hand.
+ */
+
+/** Quotes an identifier (database, role, table, policy, schema name) for PostgreSQL. */
+export function ident(name: string): string {
+  if (name.length === 0) throw new Error("an SQL identifier cannot be empty");
+  if (name.includes("\u0000")) throw new Error("an SQL identifier cannot contain a NUL character");
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Quotes a possibly schema-qualified name such as `public.users` (split on the first dot). */
+export function qualified(name: string): string {
+  const dot = name.indexOf(".");
+  return dot < 0 ? ident(name) : `${ident(name.slice(0, dot))}.${ident(name.slice(dot + 1))}`;
+}
+
+/** Quotes a string literal for PostgreSQL (standard_conforming_strings on, the default since 9.1). */
+export function literal(value: string): string {
+  if (value.includes("\u0000")) throw new Error("an SQL literal cannot contain a NUL character");
+  return `'${value.replace(/'/g, "''")}'`;
+}

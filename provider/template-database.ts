@@ -1,0 +1,493 @@
+/**
+ * TemplateDatabase: a project database cloned from a template database
+ * (engine type `pulumi-nodejs:dynamic/pgfleet:TemplateDatabase`).
+ *
+ * - check: validates with the naming module; generates the name once when none is given and
+ *   keeps it (from the previous inputs) on every later run;
+ * - create: `CREATE DATABASE … TEMPLATE … [STRATEGY …] OWNER … CONNECTION LIMIT …` over a
+ *   maintenance connection that never sits in the template; a busy template is waited for,
+ *   terminated or reported as TEMPLATE_BUSY as configured; marks the database with
+ *   `COMMENT ON DATABASE` so a re-run after a crash adopts it, while a database without our
+ *   mark is DATABASE_ALREADY_EXISTS;
+ * - diff/update: a template change is not a change (existing projects keep their schema, seed
+ *   000); rename is `ALTER DATABASE … RENAME`; owner and connection limit change in place;
+ * - read: drift (gone, renamed, owner or limit changed);
+ * - delete: by deletion policy (retain, drop, backup-then-drop).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { PgfleetError } from "../core/errors";
+import { RESERVED_DATABASE_NAMES, generateDatabaseName, newNameSuffix, validateDatabaseName } from "../core/naming";
+import { withClient, type DbClient, type ServerConnection } from "./db-client";
+import { delegatingProvider, type ProviderOperations } from "./dynamic";
+import {
+  connectMaintenance,
+  formatMark,
+  mapError,
+  parseMark,
+  sameOwner,
+  serverVersionNum,
+  sessionsIn,
+  sleep,
+  terminateSessions,
+} from "./server-session";
+import { ident, literal } from "./sql";
+
+export const DELETION_POLICIES = ["retain", "drop", "backup-then-drop"] as const;
+export type DeletionPolicy = (typeof DELETION_POLICIES)[number];
+export const CLONE_STRATEGIES = ["auto", "WAL_LOG", "FILE_COPY"] as const;
+export type CloneStrategy = (typeof CLONE_STRATEGIES)[number];
+export const TEMPLATE_BUSY_MODES = ["fail", "wait", "terminate"] as const;
+export type TemplateBusyMode = (typeof TEMPLATE_BUSY_MODES)[number];
+
+/** Templates at least this large are cloned with FILE_COPY under `auto` (PostgreSQL ≥ 15). */
+export const AUTO_FILE_COPY_THRESHOLD_BYTES = 32 * 1024 * 1024;
+
+/** Where `backup-then-drop` writes the final dump. */
+export interface FinalBackupOptions {
+  destination: string;
+  compressionLevel?: number;
+  verify?: "list" | "restore";
+}
+
+/** The resolved inputs of a TemplateDatabase (what the provider receives). */
+export interface TemplateDatabaseInputs {
+  server: ServerConnection;
+  /** `<project>/<stack>`: written into the ownership mark. */
+  stack: string;
+  /** The project's stable key in the stack (its config name); part of the ownership mark. */
+  key: string;
+  ref: string;
+  displayName: string;
+  /** Set by check when the user gave none (`nameSource: "generated"`). */
+  databaseName?: string;
+  nameSource?: "explicit" | "generated";
+  template: string;
+  owner?: string;
+  connectionLimit: number;
+  strategy: CloneStrategy;
+  deletionPolicy: DeletionPolicy;
+  templateBusy: TemplateBusyMode;
+  templateBusyTimeoutSeconds: number;
+  reservedNames?: string[];
+  extensions?: string[];
+  finalBackup?: FinalBackupOptions;
+}
+
+/** The outputs: the inputs plus what creation found out. */
+export interface TemplateDatabaseOutputs extends TemplateDatabaseInputs {
+  databaseName: string;
+  /** The template the database was actually cloned from (kept when the template input changes). */
+  clonedFrom: string;
+  strategyUsed: string;
+  insertedAt: string;
+  adopted: boolean;
+}
+
+export interface TemplateDatabaseArgs {
+  server: pulumi.Input<ServerConnection>;
+  stack: pulumi.Input<string>;
+  key: pulumi.Input<string>;
+  ref?: pulumi.Input<string>;
+  displayName: pulumi.Input<string>;
+  databaseName?: pulumi.Input<string>;
+  template: pulumi.Input<string>;
+  owner?: pulumi.Input<string>;
+  connectionLimit?: pulumi.Input<number>;
+  strategy?: pulumi.Input<CloneStrategy>;
+  deletionPolicy?: pulumi.Input<DeletionPolicy>;
+  templateBusy?: pulumi.Input<TemplateBusyMode>;
+  templateBusyTimeoutSeconds?: pulumi.Input<number>;
+  reservedNames?: pulumi.Input<pulumi.Input<string>[]>;
+  extensions?: pulumi.Input<pulumi.Input<string>[]>;
+  finalBackup?: pulumi.Input<FinalBackupOptions>;
+}
+
+/** The dynamic resource. Components use it; see components/project-database.ts. */
+export class TemplateDatabase extends pulumi.dynamic.Resource {
+  declare readonly databaseName: pulumi.Output<string>;
+  declare readonly ref: pulumi.Output<string>;
+  declare readonly clonedFrom: pulumi.Output<string>;
+  declare readonly template: pulumi.Output<string>;
+  declare readonly owner: pulumi.Output<string | undefined>;
+  declare readonly connectionLimit: pulumi.Output<number>;
+  declare readonly insertedAt: pulumi.Output<string>;
+  declare readonly strategyUsed: pulumi.Output<string>;
+  declare readonly adopted: pulumi.Output<boolean>;
+  declare readonly deletionPolicy: pulumi.Output<DeletionPolicy>;
+
+  constructor(name: string, args: TemplateDatabaseArgs, opts?: pulumi.CustomResourceOptions) {
+    const props = {
+      connectionLimit: -1,
+      strategy: "auto",
+      deletionPolicy: "retain",
+      templateBusy: "wait",
+      templateBusyTimeoutSeconds: 30,
+      ...args,
+      server: pulumi.secret(args.server),
+      databaseName: args.databaseName,
+      nameSource: undefined,
+      clonedFrom: undefined,
+      strategyUsed: undefined,
+      insertedAt: undefined,
+      adopted: undefined,
+    };
+    super(
+      delegatingProvider("template-database"),
+      name,
+      props,
+      { ...opts, additionalSecretOutputs: ["server"] },
+      "pgfleet",
+      "TemplateDatabase",
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider operations (run in the dynamic-provider process).
+
+const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+
+function checkInputs(news: TemplateDatabaseInputs): pulumi.dynamic.CheckFailure[] {
+  const failures: pulumi.dynamic.CheckFailure[] = [];
+  const fail = (property: string, reason: string) => failures.push({ property, reason });
+  const reserved = [...RESERVED_DATABASE_NAMES, ...(news.reservedNames ?? [])];
+  for (const p of validateDatabaseName(news.databaseName ?? "", { extraReserved: news.reservedNames })) {
+    fail("databaseName", `[${p.code}] project "${news.displayName}": ${p.message}`);
+  }
+  if (typeof news.template !== "string" || news.template.trim() === "") {
+    fail("template", `project "${news.displayName}": template must name a database`);
+  } else if (news.template === news.databaseName) {
+    fail("template", `[INVALID_DATABASE_NAME] project "${news.displayName}": a database cannot be its own template`);
+  } else if (reserved.includes(news.databaseName ?? "") && news.databaseName === news.template) {
+    fail("template", `project "${news.displayName}": template "${news.template}" is reserved`);
+  }
+  if (!isInt(news.connectionLimit) || news.connectionLimit < -1) {
+    fail("connectionLimit", `project "${news.displayName}": connectionLimit must be an integer ≥ -1 (-1 = no limit), got ${news.connectionLimit}`);
+  }
+  const oneOf = (property: keyof TemplateDatabaseInputs, allowed: readonly string[]) => {
+    const value = news[property];
+    if (!allowed.includes(value as string)) {
+      fail(property, `project "${news.displayName}": ${property} must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`);
+    }
+  };
+  oneOf("strategy", CLONE_STRATEGIES);
+  oneOf("deletionPolicy", DELETION_POLICIES);
+  oneOf("templateBusy", TEMPLATE_BUSY_MODES);
+  if (typeof news.templateBusyTimeoutSeconds !== "number" || news.templateBusyTimeoutSeconds < 0) {
+    fail("templateBusyTimeoutSeconds", `project "${news.displayName}": must be a number of seconds ≥ 0`);
+  }
+  if (news.deletionPolicy === "backup-then-drop" && !news.finalBackup?.destination) {
+    fail("finalBackup", `project "${news.displayName}": deletionPolicy "backup-then-drop" needs a backup destination`);
+  }
+  for (const ext of news.extensions ?? []) {
+    if (!/^[a-z0-9_-]+$/.test(ext)) fail("extensions", `project "${news.displayName}": "${ext}" is not an extension name`);
+  }
+  return failures;
+}
+
+async function check(olds: Partial<TemplateDatabaseInputs>, news: TemplateDatabaseInputs): Promise<pulumi.dynamic.CheckResult> {
+  const inputs: TemplateDatabaseInputs = { ...news };
+  const given = typeof news.databaseName === "string" && news.databaseName !== "";
+  if (given) {
+    inputs.nameSource = "explicit";
+  } else if (olds.nameSource === "generated" && olds.databaseName) {
+    // Generated once, kept for the life of the resource (like Pulumi auto-naming).
+    inputs.databaseName = olds.databaseName;
+    inputs.nameSource = "generated";
+  } else {
+    inputs.databaseName = generateDatabaseName(news.displayName ?? "", newNameSuffix());
+    inputs.nameSource = "generated";
+  }
+  if (!inputs.ref) inputs.ref = olds.ref ?? newNameSuffix() + newNameSuffix();
+  return { inputs, failures: checkInputs(inputs) };
+}
+
+/** Properties whose change is applied in place by `update`. */
+const UPDATABLE = ["databaseName", "owner", "connectionLimit", "extensions", "deletionPolicy", "finalBackup", "server"] as const;
+
+function differs(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) !== JSON.stringify(b ?? null);
+}
+
+async function diff(
+  _id: string,
+  olds: TemplateDatabaseOutputs,
+  news: TemplateDatabaseInputs,
+): Promise<pulumi.dynamic.DiffResult> {
+  // `template`, `strategy` and the busy-template settings only matter when cloning: a change
+  // to them on an existing project is deliberately not a change (no replacement, no update).
+  const changed = UPDATABLE.filter((k) => differs(olds[k], news[k]));
+  return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
+}
+
+interface DbRow {
+  oid: number;
+  datname: string;
+  owner: string;
+  datconnlimit: number;
+  comment: string | null;
+}
+
+const DB_QUERY =
+  "SELECT d.oid::int AS oid, d.datname, pg_get_userbyid(d.datdba) AS owner, d.datconnlimit, " +
+  "shobj_description(d.oid, 'pg_database') AS comment FROM pg_database d";
+
+async function findDatabase(client: DbClient, name: string): Promise<DbRow | undefined> {
+  return (await client.query<DbRow>(`${DB_QUERY} WHERE d.datname = $1`, [name])).rows[0];
+}
+
+/** A database carrying our mark for this stack and key, whatever its name now. */
+async function findOurs(client: DbClient, stack: string, key: string): Promise<DbRow | undefined> {
+  const rows = (await client.query<DbRow>(`${DB_QUERY} WHERE shobj_description(d.oid, 'pg_database') LIKE 'pgfleet:%'`)).rows;
+  return rows.find((r) => sameOwner(parseMark(r.comment), { stack, key }));
+}
+
+async function chooseStrategy(
+  client: DbClient,
+  requested: CloneStrategy,
+  templateBytes: number,
+): Promise<string | undefined> {
+  if ((await serverVersionNum(client)) < 150000) return undefined;
+  if (requested !== "auto") return requested;
+  return templateBytes >= AUTO_FILE_COPY_THRESHOLD_BYTES ? "FILE_COPY" : "WAL_LOG";
+}
+
+/** Applies owner, connection limit and extensions to an existing database. */
+async function converge(client: DbClient, inputs: TemplateDatabaseInputs, row: DbRow): Promise<void> {
+  const db = inputs.databaseName!;
+  if (inputs.owner && row.owner !== inputs.owner) {
+    await client.query(`ALTER DATABASE ${ident(db)} OWNER TO ${ident(inputs.owner)}`);
+  }
+  if (row.datconnlimit !== inputs.connectionLimit) {
+    await client.query(`ALTER DATABASE ${ident(db)} CONNECTION LIMIT ${Number(inputs.connectionLimit)}`);
+  }
+}
+
+async function ensureExtensions(inputs: TemplateDatabaseInputs): Promise<void> {
+  if (!inputs.extensions?.length) return;
+  await withClient(inputs.server, inputs.databaseName!, async (c) => {
+    for (const ext of inputs.extensions ?? []) await c.query(`CREATE EXTENSION IF NOT EXISTS ${ident(ext)}`);
+  });
+}
+
+async function createDatabase(client: DbClient, inputs: TemplateDatabaseInputs, strategy: string | undefined) {
+  const db = inputs.databaseName!;
+  const parts = [`CREATE DATABASE ${ident(db)} TEMPLATE ${ident(inputs.template)}`];
+  if (strategy) parts.push(`STRATEGY ${strategy}`);
+  if (inputs.owner) parts.push(`OWNER ${ident(inputs.owner)}`);
+  parts.push(`CONNECTION LIMIT ${Number(inputs.connectionLimit)}`);
+  const sql = parts.join(" ");
+  const deadline = Date.now() + inputs.templateBusyTimeoutSeconds * 1000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await client.query(sql);
+      return;
+    } catch (err) {
+      const busy = (err as { code?: string }).code === "55006";
+      if (!busy || inputs.templateBusy === "fail" || Date.now() >= deadline) {
+        if (busy) {
+          const holders = await sessionsIn(client, inputs.template);
+          const who = holders.map((s) => `pid ${s.pid} (${s.usename ?? "?"}${s.application_name ? `, ${s.application_name}` : ""})`);
+          throw new PgfleetError(
+            "TEMPLATE_BUSY",
+            `cannot create database "${db}": template "${inputs.template}" is in use by ${who.join(", ") || "another session"}` +
+              (inputs.templateBusy === "fail"
+                ? ' (templateBusy is "fail")'
+                : ` after waiting ${inputs.templateBusyTimeoutSeconds} s (templateBusy "${inputs.templateBusy}")`),
+            "55006",
+          );
+        }
+        throw mapError(err, { database: db, template: inputs.template, action: "create" });
+      }
+      if (inputs.templateBusy === "terminate") await terminateSessions(client, inputs.template);
+      await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)));
+    }
+  }
+}
+
+async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.CreateResult> {
+  const db = inputs.databaseName!;
+  const client = await connectMaintenance(inputs.server, inputs.template).catch((err) => {
+    throw mapError(err, { database: db, action: "connect for" });
+  });
+  try {
+    const mark = { stack: inputs.stack, key: inputs.key, ref: inputs.ref, template: inputs.template };
+    // A database we created in an interrupted run (same stack and key) is adopted, under
+    // whatever name it got then when the name was generated.
+    const ours = await findOurs(client, inputs.stack, inputs.key);
+    const existing = await findDatabase(client, db);
+    let adopted: DbRow | undefined;
+    if (existing) {
+      if (!sameOwner(parseMark(existing.comment), inputs)) {
+        throw new PgfleetError(
+          "DATABASE_ALREADY_EXISTS",
+          `database "${db}" already exists and was not created by this stack (${inputs.stack}) for project "${inputs.displayName}"; ` +
+            "choose another databaseName, or drop or rename the existing database",
+          "42P04",
+        );
+      }
+      adopted = existing;
+    } else if (ours && inputs.nameSource === "generated") {
+      adopted = ours;
+    }
+
+    let clonedFrom = inputs.template;
+    let strategyUsed = "adopted";
+    let insertedAt = new Date().toISOString();
+    const name = adopted?.datname ?? db;
+    const effective = { ...inputs, databaseName: name };
+    if (adopted) {
+      const previous = parseMark(adopted.comment);
+      clonedFrom = previous?.template ?? inputs.template;
+      await converge(client, effective, adopted);
+    } else {
+      const tpl = (
+        await client.query<{ bytes: string }>(
+          "SELECT pg_database_size(oid)::text AS bytes FROM pg_database WHERE datname = $1",
+          [inputs.template],
+        )
+      ).rows[0];
+      if (!tpl) {
+        throw new PgfleetError(
+          "TEMPLATE_NOT_FOUND",
+          `template database "${inputs.template}" does not exist (project "${inputs.displayName}", database "${db}")`,
+          "3D000",
+        );
+      }
+      const strategy = await chooseStrategy(client, inputs.strategy, Number(tpl.bytes));
+      await createDatabase(client, inputs, strategy);
+      strategyUsed = strategy ?? "default";
+      insertedAt = new Date().toISOString();
+    }
+    await client.query(`COMMENT ON DATABASE ${ident(name)} IS ${literal(formatMark({ ...mark, template: clonedFrom }))}`);
+    await ensureExtensions(effective);
+    const outs: TemplateDatabaseOutputs = {
+      ...effective,
+      databaseName: name,
+      clonedFrom,
+      strategyUsed,
+      insertedAt,
+      adopted: !!adopted,
+    };
+    return { id: inputs.ref, outs };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function read(id: string, props: TemplateDatabaseOutputs): Promise<pulumi.dynamic.ReadResult> {
+  const client = await connectMaintenance(props.server, props.clonedFrom);
+  try {
+    const row = (await findDatabase(client, props.databaseName)) ?? (await findOurs(client, props.stack, props.key));
+    if (!row || (row.datname !== props.databaseName && !sameOwner(parseMark(row.comment), props))) {
+      // Gone: the engine plans to create it again on the next `up`.
+      return {};
+    }
+    return {
+      id,
+      props: { ...props, databaseName: row.datname, owner: props.owner ? row.owner : undefined, connectionLimit: row.datconnlimit },
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function update(
+  _id: string,
+  olds: TemplateDatabaseOutputs,
+  news: TemplateDatabaseInputs,
+): Promise<pulumi.dynamic.UpdateResult> {
+  const oldName = olds.databaseName;
+  const newName = news.databaseName!;
+  const client = await connectMaintenance(news.server, olds.clonedFrom);
+  try {
+    if (oldName !== newName) {
+      const clash = await findDatabase(client, newName);
+      if (clash) {
+        throw new PgfleetError(
+          "DATABASE_ALREADY_EXISTS",
+          `cannot rename database "${oldName}" to "${newName}" (project "${news.displayName}"): "${newName}" already exists`,
+          "42P04",
+        );
+      }
+      // Renaming needs the database to be free of sessions, as for a drop.
+      await client.query(`ALTER DATABASE ${ident(oldName)} ALLOW_CONNECTIONS false`);
+      try {
+        await terminateSessions(client, oldName);
+        await client.query(`ALTER DATABASE ${ident(oldName)} RENAME TO ${ident(newName)}`);
+      } catch (err) {
+        throw mapError(err, { database: oldName, action: `rename to "${newName}"` });
+      } finally {
+        const current = (await findDatabase(client, newName)) ? newName : oldName;
+        await client.query(`ALTER DATABASE ${ident(current)} ALLOW_CONNECTIONS true`);
+      }
+    }
+    const row = await findDatabase(client, newName);
+    if (!row) throw new Error(`database "${newName}" (project "${news.displayName}") disappeared during the update`);
+    try {
+      await converge(client, news, row);
+    } catch (err) {
+      throw mapError(err, { database: newName, action: "update" });
+    }
+    await ensureExtensions(news);
+    const outs: TemplateDatabaseOutputs = {
+      ...news,
+      databaseName: newName,
+      clonedFrom: olds.clonedFrom,
+      strategyUsed: olds.strategyUsed,
+      insertedAt: olds.insertedAt,
+      adopted: olds.adopted,
+    };
+    return { outs };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function dropDatabase(client: DbClient, name: string): Promise<void> {
+  if ((await serverVersionNum(client)) >= 130000) {
+    await client.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+    return;
+  }
+  await client.query(`ALTER DATABASE ${ident(name)} ALLOW_CONNECTIONS false`);
+  await terminateSessions(client, name);
+  await client.query(`DROP DATABASE IF EXISTS ${ident(name)}`);
+}
+
+async function remove(_id: string, props: TemplateDatabaseOutputs): Promise<void> {
+  if (props.deletionPolicy === "retain" || !props.deletionPolicy) return;
+  const name = props.databaseName;
+  if (props.deletionPolicy === "backup-then-drop") {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { finalBackup } = require("../backup/final-backup") as typeof import("../backup/final-backup");
+    try {
+      await finalBackup(props.server, name, props.finalBackup!);
+    } catch (err) {
+      throw new Error(
+        `refusing to drop database "${name}" (project "${props.displayName}"): its final backup failed: ` +
+          (err instanceof Error ? err.message : String(err)),
+      );
+    }
+  }
+  const client = await connectMaintenance(props.server, name);
+  try {
+    const row = await findDatabase(client, name);
+    if (row && !sameOwner(parseMark(row.comment), props)) {
+      throw new Error(`refusing to drop database "${name}": it no longer carries this stack's mark`);
+    }
+    await dropDatabase(client, name);
+  } catch (err) {
+    throw mapError(err, { database: name, action: "drop" });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export const operations: ProviderOperations = {
+  check: check as ProviderOperations["check"],
+  diff: diff as ProviderOperations["diff"],
+  create: create as ProviderOperations["create"],
+  read: read as ProviderOperations["read"],
+  update: update as ProviderOperations["update"],
+  delete: remove as ProviderOperations["delete"],
+};

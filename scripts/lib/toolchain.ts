@@ -1,0 +1,150 @@
+/**
+ * The pinned Pulumi toolchain: the `pulumi` CLI, pgfleet's Node.js language host and the two
+ * plugin shims, at the version of the @pulumi/pulumi npm package.
+ *
+ * Order: a `pulumi` on PATH of exactly that version (with a `pulumi-language-nodejs` beside it)
+ * is used as it is; otherwise the toolchain module in `toolchain/` is built with the machine's Go
+ * into the cache (outside the repository), keyed by version and by a hash of the module's files,
+ * and only when that cache entry is missing.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { REPO_ROOT, cacheDir } from "./paths";
+
+const TOOLCHAIN_SRC = path.join(REPO_ROOT, "toolchain");
+const BINARIES = ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs", "pulumi-analyzer-policy"];
+
+export interface Toolchain {
+  /** Folders to put first on PATH, in order. */
+  path: string[];
+  /** The version, with a leading "v". */
+  version: string;
+  /** Where it came from. */
+  source: "PATH" | "cache" | "built";
+}
+
+/** The Pulumi version pgfleet is pinned to: the exact @pulumi/pulumi version in package.json. */
+export function pinnedVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8"));
+  const spec: string = pkg.dependencies["@pulumi/pulumi"];
+  if (!/^\d+\.\d+\.\d+$/.test(spec)) {
+    throw new Error(`package.json must pin @pulumi/pulumi to an exact version, found "${spec}"`);
+  }
+  const goMod = fs.readFileSync(path.join(TOOLCHAIN_SRC, "go.mod"), "utf8");
+  for (const mod of ["github.com/pulumi/pulumi/pkg/v3", "github.com/pulumi/pulumi/sdk/v3"]) {
+    const m = new RegExp(`${mod.replace(/[./]/g, "\\$&")} (v\\S+)`).exec(goMod);
+    if (!m || m[1] !== `v${spec}`) {
+      throw new Error(
+        `toolchain/go.mod requires ${mod} ${m?.[1] ?? "(missing)"} but package.json pins @pulumi/pulumi ${spec}; ` +
+          `set both to the same version (then run \`go mod tidy\` in toolchain/)`,
+      );
+    }
+  }
+  return `v${spec}`;
+}
+
+function which(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    const candidate = path.join(dir, cmd);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** The cache key: version plus a hash of every file of the toolchain module. */
+function sourceHash(): string {
+  const hash = crypto.createHash("sha256");
+  const walk = (dir: string): void => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else hash.update(path.relative(TOOLCHAIN_SRC, full)).update("\0").update(fs.readFileSync(full));
+    }
+  };
+  walk(TOOLCHAIN_SRC);
+  return hash.digest("hex").slice(0, 12);
+}
+
+export function toolchainDir(version = pinnedVersion()): string {
+  return path.join(cacheDir(), "toolchain", `pulumi-${version}-${sourceHash()}`);
+}
+
+function isComplete(dir: string): boolean {
+  return fs.existsSync(path.join(dir, "complete")) && BINARIES.every((b) => fs.existsSync(path.join(dir, "bin", b)));
+}
+
+/** Builds the toolchain into `dir` (atomically: a temp folder renamed at the end). */
+function build(dir: string, version: string, log: (line: string) => void): void {
+  const go = which("go") ?? (fs.existsSync("/usr/local/go/bin/go") ? "/usr/local/go/bin/go" : undefined);
+  if (!go || spawnSync(go, ["version"]).status !== 0) {
+    throw new Error(
+      `pgfleet needs the Pulumi CLI ${version}. Either put \`pulumi\` ${version} (with pulumi-language-nodejs) on PATH, ` +
+        `or install Go 1.25 or newer (https://go.dev/dl/) so pgfleet can build it from Go modules.`,
+    );
+  }
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(path.join(tmp, "bin"), { recursive: true });
+  const ldflags = `-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${version}`;
+  const goEnv = { ...process.env, GOFLAGS: "-mod=readonly", CGO_ENABLED: "0" };
+  const targets: Array<[string, string]> = [
+    ["pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"],
+    ["pulumi-language-nodejs", "./cmd/pulumi-language-nodejs"],
+  ];
+  for (const [name, pkg] of targets) {
+    const started = Date.now();
+    log(`building ${name} ${version} with ${go} (first run on this machine only; the CLI takes minutes)…`);
+    execFileSync(go, ["build", "-trimpath", "-ldflags", ldflags, "-o", path.join(tmp, "bin", name), pkg], {
+      cwd: TOOLCHAIN_SRC,
+      env: goEnv,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    log(`built ${name} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+  for (const shim of ["pulumi-resource-pulumi-nodejs", "pulumi-analyzer-policy"]) {
+    fs.copyFileSync(path.join(TOOLCHAIN_SRC, "shims", shim), path.join(tmp, "bin", shim));
+    fs.chmodSync(path.join(tmp, "bin", shim), 0o755);
+  }
+  fs.writeFileSync(path.join(tmp, "complete"), `${version}\n`);
+  try {
+    fs.renameSync(tmp, dir);
+  } catch (err) {
+    // Another process finished the same build first: keep theirs.
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!isComplete(dir)) throw err;
+  }
+}
+
+/** Finds or builds the pinned toolchain. */
+export function ensureToolchain(log: (line: string) => void = (l) => console.error(`[toolchain] ${l}`)): Toolchain {
+  const version = pinnedVersion();
+  const dir = toolchainDir(version);
+
+  const onPath = which("pulumi");
+  if (onPath && !onPath.startsWith(path.join(cacheDir(), "toolchain"))) {
+    const reported = spawnSync(onPath, ["version"], { encoding: "utf8" }).stdout?.trim();
+    const host = which("pulumi-language-nodejs");
+    if (reported === version && host) {
+      // The shims still come from our folder when the PATH install lacks them.
+      const shims = path.join(dir, "shims");
+      fs.mkdirSync(shims, { recursive: true });
+      for (const shim of ["pulumi-resource-pulumi-nodejs", "pulumi-analyzer-policy"]) {
+        fs.copyFileSync(path.join(TOOLCHAIN_SRC, "shims", shim), path.join(shims, shim));
+        fs.chmodSync(path.join(shims, shim), 0o755);
+      }
+      return { path: [path.dirname(onPath), shims], version, source: "PATH" };
+    }
+  }
+
+  if (isComplete(dir)) return { path: [path.join(dir, "bin")], version, source: "cache" };
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  build(dir, version, log);
+  return { path: [path.join(dir, "bin")], version, source: "built" };
+}
