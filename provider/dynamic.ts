@@ -25,7 +25,7 @@ export function delegatingProvider(moduleName: string): pulumi.dynamic.ResourceP
     /* eslint-disable @typescript-eslint/no-require-imports */
     const path = require("path");
     const fs = require("fs");
-    let root: string | undefined;
+    let root = "";
     for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
       const pkg = path.join(dir, "package.json");
       if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, "utf8")).name === "pgfleet") {
@@ -34,7 +34,7 @@ export function delegatingProvider(moduleName: string): pulumi.dynamic.ResourceP
       }
       if (path.dirname(dir) === dir) break;
     }
-    if (!root) root = path.dirname(require.resolve("pgfleet/package.json", { paths: [process.cwd()] }));
+    if (root === "") root = path.dirname(require.resolve("pgfleet/package.json", { paths: [process.cwd()] }));
     require(require.resolve("tsx/cjs", { paths: [root] }));
     return require(path.join(root, "provider", moduleName)).operations;
     /* eslint-enable @typescript-eslint/no-require-imports */

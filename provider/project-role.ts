@@ -60,8 +60,8 @@ export class ProjectRole extends pulumi.dynamic.Resource {
       delegatingProvider("project-role"),
       name,
       {
-        connectionLimit: -1,
         ...args,
+        connectionLimit: args.connectionLimit ?? -1,
         server: pulumi.secret(args.server),
         publicConnect: false,
         roleConnect: true,
@@ -123,7 +123,8 @@ async function liveAccess(admin: DbClient, props: ProjectRoleInputs) {
   return r.rows[0] ? { publicConnect: r.rows[0].pub, roleConnect: r.rows[0].own } : { publicConnect: false, roleConnect: false };
 }
 
-async function check(_olds: unknown, news: ProjectRoleInputs): Promise<pulumi.dynamic.CheckResult> {
+async function check(_olds: unknown, raw: ProjectRoleInputs): Promise<pulumi.dynamic.CheckResult> {
+  const news = { ...raw, connectionLimit: raw.connectionLimit ?? -1 };
   const failures: pulumi.dynamic.CheckFailure[] = [];
   // Role names follow the database-name format; reserved database names do not apply.
   for (const p of validateDatabaseName(news.roleName ?? "").filter((p) => p.rule !== "reserved")) {

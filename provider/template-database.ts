@@ -81,6 +81,8 @@ export interface TemplateDatabaseOutputs extends TemplateDatabaseInputs {
   strategyUsed: string;
   insertedAt: string;
   adopted: boolean;
+  /** pg_database.oid: the project's numeric id in API-shaped outputs. */
+  oid: number;
 }
 
 export interface TemplateDatabaseArgs {
@@ -113,23 +115,26 @@ export class TemplateDatabase extends pulumi.dynamic.Resource {
   declare readonly insertedAt: pulumi.Output<string>;
   declare readonly strategyUsed: pulumi.Output<string>;
   declare readonly adopted: pulumi.Output<boolean>;
+  declare readonly oid: pulumi.Output<number>;
   declare readonly deletionPolicy: pulumi.Output<DeletionPolicy>;
 
   constructor(name: string, args: TemplateDatabaseArgs, opts?: pulumi.CustomResourceOptions) {
     const props = {
-      connectionLimit: -1,
-      strategy: "auto",
-      deletionPolicy: "retain",
-      templateBusy: "wait",
-      templateBusyTimeoutSeconds: 30,
       ...args,
+      connectionLimit: args.connectionLimit ?? -1,
+      strategy: args.strategy ?? "auto",
+      deletionPolicy: args.deletionPolicy ?? "retain",
+      templateBusy: args.templateBusy ?? "wait",
+      templateBusyTimeoutSeconds: args.templateBusyTimeoutSeconds ?? 30,
       server: pulumi.secret(args.server),
+      ref: args.ref,
       databaseName: args.databaseName,
       nameSource: undefined,
       clonedFrom: undefined,
       strategyUsed: undefined,
       insertedAt: undefined,
       adopted: undefined,
+      oid: undefined,
     };
     super(
       delegatingProvider("template-database"),
@@ -186,7 +191,14 @@ function checkInputs(news: TemplateDatabaseInputs): pulumi.dynamic.CheckFailure[
 }
 
 async function check(olds: Partial<TemplateDatabaseInputs>, news: TemplateDatabaseInputs): Promise<pulumi.dynamic.CheckResult> {
-  const inputs: TemplateDatabaseInputs = { ...news };
+  const inputs: TemplateDatabaseInputs = {
+    ...news,
+    connectionLimit: news.connectionLimit ?? -1,
+    strategy: news.strategy ?? "auto",
+    deletionPolicy: news.deletionPolicy ?? "retain",
+    templateBusy: news.templateBusy ?? "wait",
+    templateBusyTimeoutSeconds: news.templateBusyTimeoutSeconds ?? 30,
+  };
   const given = typeof news.databaseName === "string" && news.databaseName !== "";
   if (given) {
     inputs.nameSource = "explicit";
@@ -361,8 +373,10 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
     }
     await client.query(`COMMENT ON DATABASE ${ident(name)} IS ${literal(formatMark({ ...mark, template: clonedFrom }))}`);
     await ensureExtensions(effective);
+    const created = await findDatabase(client, name);
     const outs: TemplateDatabaseOutputs = {
       ...effective,
+      oid: created!.oid,
       databaseName: name,
       clonedFrom,
       strategyUsed,
@@ -437,6 +451,7 @@ async function update(
       strategyUsed: olds.strategyUsed,
       insertedAt: olds.insertedAt,
       adopted: olds.adopted,
+      oid: row.oid,
     };
     return { outs };
   } finally {

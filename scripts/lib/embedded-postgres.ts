@@ -75,7 +75,8 @@ function infoFile(): string {
   return path.join(serverDir(), "server.json");
 }
 
-function readInfo(): EmbeddedServerInfo | undefined {
+/** The recorded details of the embedded server (port, password, folders), if it was ever started. */
+export function readServerInfo(): EmbeddedServerInfo | undefined {
   try {
     return JSON.parse(fs.readFileSync(infoFile(), "utf8")) as EmbeddedServerInfo;
   } catch {
@@ -139,7 +140,7 @@ function run(cmd: string, args: string[], ident: { uid: number; gid: number } | 
 }
 
 /** Whether the server of `info` is running (pg_ctl status). */
-export async function isRunning(info = readInfo()): Promise<boolean> {
+export async function isRunning(info = readServerInfo()): Promise<boolean> {
   if (!info || !fs.existsSync(path.join(info.dataDir, "PG_VERSION"))) return false;
   const bin = await binaries();
   return run(bin.pg_ctl, ["status", "-D", info.dataDir], serverIdentity()).status === 0;
@@ -151,7 +152,7 @@ export async function isRunning(info = readInfo()): Promise<boolean> {
  */
 export async function start(log: (line: string) => void = () => undefined): Promise<EmbeddedServerInfo> {
   const dir = serverDir();
-  const existing = readInfo();
+  const existing = readServerInfo();
   if (existing && (await isRunning(existing))) return existing;
 
   const bin = await binaries();
@@ -204,7 +205,7 @@ export async function start(log: (line: string) => void = () => undefined): Prom
 
 /** Stops the embedded server cleanly (fast shutdown: sessions are ended, data is flushed). */
 export async function stop(): Promise<boolean> {
-  const info = readInfo();
+  const info = readServerInfo();
   if (!info || !(await isRunning(info))) return false;
   const bin = await binaries();
   const stopped = run(bin.pg_ctl, ["stop", "-D", info.dataDir, "-m", "fast", "-w", "-t", "60"], serverIdentity());
@@ -214,7 +215,7 @@ export async function stop(): Promise<boolean> {
 
 /** The admin URL of the running embedded server, or undefined when it is not running. */
 export async function runningUrl(): Promise<string | undefined> {
-  const info = readInfo();
+  const info = readServerInfo();
   return info && (await isRunning(info)) ? urlFor(info) : undefined;
 }
 

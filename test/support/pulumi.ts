@@ -7,6 +7,7 @@
  * repository (e.g. `import { ProjectDatabase } from "pgfleet/components/project-database"`).
  * `process.env.PGFLEET_ADMIN_URL` is the test server's admin URL inside the program.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -143,6 +144,15 @@ export class TestStack {
   /** Runs the CLI in the project folder. */
   run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
     return runPulumi(args, { cwd: this.dir, env: { ...this.env, ...env }, echo: !!process.env.PGFLEET_TEST_ECHO });
+  }
+
+  /** Starts the CLI without waiting (for interruption tests); output is collected in `output`. */
+  start(args: string[]): { child: ChildProcess; output: () => string } {
+    const child = spawn("pulumi", args, { cwd: this.dir, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+    return { child, output: () => out };
   }
 
   private async checked(args: string[], expectFailure: boolean | undefined, env?: Record<string, string>) {
