@@ -51,8 +51,9 @@ function resolveServer(name: string, server: ServerConfig): ServerConnection {
 
 function embeddedUrl(): string | undefined {
   // The embedded server's details live in the git-ignored work folder (see scripts/lib).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { readServerInfo, urlFor } = require("./scripts/lib/embedded-postgres") as typeof import("./scripts/lib/embedded-postgres");
+  const { readServerInfo, urlFor } =
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require("./scripts/lib/embedded-postgres") as typeof import("./scripts/lib/embedded-postgres");
   const info = readServerInfo();
   return info ? urlFor(info) : undefined;
 }
@@ -60,11 +61,16 @@ function embeddedUrl(): string | undefined {
 const { raw, unknown } = readRawConfig();
 const parsed = parseStackConfig(raw);
 const problems = [
-  ...unknown.map((key) => ({ key, message: `unknown config key; known keys are ${STACK_CONFIG_KEYS.map((k) => `pgfleet:${k}`).join(", ")}` })),
+  ...unknown.map((key) => ({
+    key,
+    message: `unknown config key; known keys are ${STACK_CONFIG_KEYS.map((k) => `pgfleet:${k}`).join(", ")}`,
+  })),
   ...(parsed.ok ? [] : parsed.problems),
 ];
 if (problems.length > 0 || !parsed.ok) {
-  throw new pulumi.RunError(`invalid stack config (${problems.length} problem(s)):\n${formatConfigProblems(problems)}`);
+  throw new pulumi.RunError(
+    `invalid stack config (${problems.length} problem(s)):\n${formatConfigProblems(problems)}`,
+  );
 }
 
 const config = parsed.config;

@@ -42,7 +42,11 @@ export function formatBytes(n: number | undefined): string {
 }
 
 /** Live facts about each project's database, read with the admin connection. */
-export async function liveCheck(admin: DbClient, projects: ProjectOutput[], adminUrl: string): Promise<Map<string, LiveProject>> {
+export async function liveCheck(
+  admin: DbClient,
+  projects: ProjectOutput[],
+  adminUrl: string,
+): Promise<Map<string, LiveProject>> {
   const live = new Map<string, LiveProject>();
   for (const p of projects) {
     const r = await admin.query<{ size: string; conns: number }>(
@@ -54,11 +58,17 @@ export async function liveCheck(admin: DbClient, projects: ProjectOutput[], admi
       live.set(p.database_name, { exists: false });
       continue;
     }
-    const entry: LiveProject = { exists: true, sizeBytes: Number(r.rows[0].size), connections: r.rows[0].conns };
+    const entry: LiveProject = {
+      exists: true,
+      sizeBytes: Number(r.rows[0].size),
+      connections: r.rows[0].conns,
+    };
     try {
       const c = await connect(parseServerUrl(adminUrl), p.database_name);
       try {
-        const rls = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_class WHERE relkind = 'r' AND relrowsecurity");
+        const rls = await c.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_class WHERE relkind = 'r' AND relrowsecurity",
+        );
         entry.rlsTables = rls.rows[0].n;
       } finally {
         await c.end();
@@ -82,7 +92,17 @@ export async function liveCheck(admin: DbClient, projects: ProjectOutput[], admi
 
 /** Renders the table as fixed-width text. */
 export function renderFleetTable(projects: ProjectOutput[], live?: Map<string, LiveProject>): string {
-  const header = ["PROJECT", "DATABASE", "ROLE", "STATUS", "SIZE", "CONNS", "RLS", "LAST BACKUP", "CONNECTION STRING"];
+  const header = [
+    "PROJECT",
+    "DATABASE",
+    "ROLE",
+    "STATUS",
+    "SIZE",
+    "CONNS",
+    "RLS",
+    "LAST BACKUP",
+    "CONNECTION STRING",
+  ];
   const rows = projects.map((p) => {
     const l = live?.get(p.database_name);
     const role = /^postgres(?:ql)?:\/\/([^:/@]+)/.exec(p.connection_string)?.[1] ?? "-";
@@ -100,6 +120,10 @@ export function renderFleetTable(projects: ProjectOutput[], live?: Map<string, L
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }

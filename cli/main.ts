@@ -3,6 +3,7 @@
  * Each command lives in its own module exporting `run(args): Promise<number>` (the exit code).
  */
 
+/* eslint-disable @typescript-eslint/no-require-imports -- commands are loaded only when run */
 type CommandModule = { run(args: string[]): Promise<number> };
 
 const COMMANDS: Record<string, { summary: string; load: () => CommandModule }> = {

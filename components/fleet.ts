@@ -1,27 +1,19 @@
 /**
  * Fleet (`pgfleet:index:Fleet`): every project of a stack, built from validated stack config.
- * One ProjectDatabase per project, on the server the project names.
+ * One ProjectDatabase per project, on the server the project names, plus its RLS policy sets.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { ProjectConfig, StackConfig } from "../core/config";
+import { projectKey, type StackConfig } from "../core/config";
+import { expandPolicyEntries, type RlsPolicyEntry } from "../core/rls-builders";
 import type { ServerConnection } from "../provider/db-client";
 import { ProjectDatabase, type ProjectApiResponse } from "./project-database";
+import { RlsPolicySet, type RlsTableSettings } from "./rls-policy-set";
 
 export interface FleetArgs {
   /** The validated stack config (see core/config.ts). Projects added or removed here are created or deleted. */
   config: StackConfig;
   /** Admin connections by server name (secret). */
   servers: Record<string, pulumi.Input<ServerConnection>>;
-}
-
-/** The resource name of a project: its `key`, else its display name in kebab case. Renaming a key replaces the project's resources. */
-export function projectKey(project: ProjectConfig): string {
-  if (project.key) return project.key;
-  const slug = project.name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-+|-+$/g, "");
-  return slug || "project";
 }
 
 export class Fleet extends pulumi.ComponentResource {
@@ -55,10 +47,29 @@ export class Fleet extends pulumi.ComponentResource {
           templateBusy: defaults.templateBusy,
           templateBusyTimeoutSeconds: defaults.templateBusyTimeoutSeconds,
           reservedNames: config.reservedNames,
-          finalBackup: defaults.finalBackupDirectory ? { destination: defaults.finalBackupDirectory } : undefined,
+          finalBackup: defaults.finalBackupDirectory
+            ? { destination: defaults.finalBackupDirectory }
+            : undefined,
         },
         { parent: this },
       );
+      // Row-level security: every set of the stack, unless the project lists its own ([] = none).
+      for (const setName of project.rlsPolicySets ?? Object.keys(config.rlsPolicySets)) {
+        const set = config.rlsPolicySets[setName];
+        const tables: Record<string, RlsTableSettings> = {};
+        for (const [table, t] of Object.entries(set.tables)) {
+          tables[table] = {
+            enable: t.enable,
+            force: t.force,
+            policies: expandPolicyEntries(t.policies as RlsPolicyEntry[]),
+          };
+        }
+        new RlsPolicySet(
+          `${key}-${setName}`,
+          { database: this.projects[key], tables, onRemove: set.onRemove },
+          { parent: this },
+        );
+      }
     }
     const keys = Object.keys(this.projects);
     this.apiResponses = pulumi.secret(

@@ -175,7 +175,16 @@ export class ProjectDatabase extends pulumi.ComponentResource {
     );
     this.apiResponse = pulumi.secret(
       pulumi
-        .all([database.oid, this.ref, args.displayName, this.databaseName, this.connectionString, this.status, args.region, this.insertedAt])
+        .all([
+          database.oid,
+          this.ref,
+          args.displayName,
+          this.databaseName,
+          this.connectionString,
+          this.status,
+          args.region,
+          this.insertedAt,
+        ])
         .apply(([oid, ref, display, db, url, status, region, insertedAt]) => ({
           id: oid,
           ref,

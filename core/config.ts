@@ -1,185 +1,535 @@
 /**
- * The stack config schema (`pgfleet:*` keys of stacks/Pulumi.<stack>.yaml), validated with zod
- * plus cross-field checks. Every problem is reported at once, each with its full key
- * (`pgfleet:projects[2].databaseName`) and what to do about it.
+ * The stack config schema: the `pgfleet:*` keys of `stacks/Pulumi.<env>.yaml`, validated with
+ * zod plus cross-field checks (servers named by projects exist, database names follow the naming
+ * rules and are unique in the stack, …). Every problem is reported at once, each with its full
+ * key (`pgfleet:projects[2].databaseName`) and what to do about it. Pure: no I/O.
  */
 import { z } from "zod";
+import { RLS_BUILDERS } from "./rls-builders";
 import { validateDatabaseName } from "./naming";
 
-const deletionPolicy = z.enum(["retain", "drop", "backup-then-drop"]);
-const strategy = z.enum(["auto", "WAL_LOG", "FILE_COPY"]);
-const templateBusy = z.enum(["fail", "wait", "terminate"]);
+/** The Pulumi config namespace of every pgfleet setting. */
+export const CONFIG_NAMESPACE = "pgfleet";
 
+const ENVIRONMENTS = ["dev", "staging", "prod"] as const;
+const DELETION_POLICIES = ["retain", "drop", "backup-then-drop"] as const;
+const CLONE_STRATEGIES = ["auto", "WAL_LOG", "FILE_COPY"] as const;
+const TEMPLATE_BUSY_MODES = ["fail", "wait", "terminate"] as const;
+
+const SERVER_NAME_PATTERN = /^[a-z][a-z0-9_-]*$/;
+const PROJECT_KEY_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
+const EXTENSION_PATTERN = /^[a-z0-9_-]+$/;
+
+// ---------------------------------------------------------------------------------------------
+// Messages: what is wrong, and what to set instead.
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A short, one-line rendering of a config value for messages. */
+function show(value: unknown): string {
+  if (typeof value === "string") {
+    const s = JSON.stringify(value);
+    return s.length > 80 ? `${s.slice(0, 77)}…"` : s;
+  }
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "an object";
+  return String(value);
+}
+
+const oneOf = (values: readonly string[]) => `one of ${values.map((v) => JSON.stringify(v)).join(", ")}`;
+
+/** A zod error function: "missing: set it to …" or "must be …; got …". */
+function must(what: string, example?: string): (issue: { input?: unknown }) => string {
+  const eg = example === undefined ? "" : `, e.g. ${example}`;
+  return (issue) =>
+    issue.input === undefined
+      ? `missing: set it to ${what}${eg}`
+      : `must be ${what}${eg}; got ${show(issue.input)}`;
+}
+
+/** Numbers and booleans may arrive as text (`pulumi config set --path … 5433`): read them as such. */
+function fromText(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  const text = value.trim();
+  if (/^-?\d+$/.test(text)) return Number(text);
+  if (text === "true") return true;
+  if (text === "false") return false;
+  return value;
+}
+
+/** An integer in `[min, max]`, also accepted as text. */
+function integer(min: number, max: number | undefined, what: string, example: string) {
+  const error = must(what, example);
+  const base = z.number({ error }).int({ error }).min(min, { error });
+  return z.preprocess(fromText, max === undefined ? base : base.max(max, { error }));
+}
+
+/** A boolean, also accepted as the text `true` / `false`. */
+function flag() {
+  return z.preprocess(fromText, z.boolean({ error: must("true or false") }));
+}
+
+function nonEmptyString(what: string, example?: string) {
+  const error = must(what, example);
+  return z.string({ error }).trim().min(1, { error });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema.
+
+const deletionPolicy = z.enum(DELETION_POLICIES, { error: must(oneOf(DELETION_POLICIES)) });
+const strategy = z.enum(CLONE_STRATEGIES, { error: must(oneOf(CLONE_STRATEGIES)) });
+const templateBusy = z.enum(TEMPLATE_BUSY_MODES, { error: must(oneOf(TEMPLATE_BUSY_MODES)) });
+const connectionLimit = integer(-1, undefined, "an integer ≥ -1 (-1 = no limit)", "20");
+
+/**
+ * One PostgreSQL server (`pgfleet:servers.<name>`). `host` and `user` are required unless
+ * `embedded` is true.
+ */
 export const serverConfigSchema = z
-  .object({
-    /** Host name or address of the server (not for `embedded`). */
-    host: z.string().min(1).optional(),
-    port: z.number().int().min(1).max(65535).default(5432),
-    /** The admin role (needs CREATEDB and CREATEROLE). */
-    user: z.string().min(1).optional(),
-    /** The admin password: set it as a Pulumi secret. */
-    password: z.string().optional(),
-    /** Database for the one-time bootstrap connection. @default "postgres" */
-    maintenanceDatabase: z.string().min(1).optional(),
-    /** The template of this server's projects, unless a project names its own. */
-    template: z.string().min(1).optional(),
-    ssl: z.boolean().optional(),
-    /** The dev embedded server: host, port, user and password come from the running server. */
-    embedded: z.boolean().optional(),
-  })
-  .strict();
+  .strictObject(
+    {
+      /** Host name or address of the server. Not needed for `embedded`. */
+      host: nonEmptyString("the server's host name or address", '"db.internal"').optional(),
+      /** TCP port. @default 5432 */
+      port: integer(1, 65535, "a port number from 1 to 65535", "5432").default(5432),
+      /** The admin role pgfleet connects as (needs CREATEDB and CREATEROLE). Not needed for `embedded`. */
+      user: nonEmptyString("the admin role to connect as", '"pgfleet_admin"').optional(),
+      /** The admin password: set it as a Pulumi secret (`config set --secret --path …`). */
+      password: z.string({ error: must("a string (set it as a secret)") }).optional(),
+      /** Database the admin connection opens; never a template being cloned. @default "postgres" */
+      maintenanceDatabase: nonEmptyString("a database name", '"postgres"').default("postgres"),
+      /** The template of this server's projects, unless a project names its own. */
+      template: nonEmptyString("the template database's name", '"project_template"').optional(),
+      /** Require TLS for the admin connection. */
+      ssl: flag().optional(),
+      /**
+       * The dev embedded server: host, port, user and password are filled in at run time from
+       * the running embedded server.
+       */
+      embedded: flag().optional(),
+    },
+    { error: must("an object of server settings", "{ host: db.internal, user: pgfleet_admin }") },
+  )
+  .superRefine(
+    (server, ctx) => {
+      if (server.embedded === true) return;
+      if (server.host === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["host"],
+          message:
+            "missing: set the server's host name or address (or `embedded: true` for the dev embedded server)",
+        });
+      }
+      if (server.user === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["user"],
+          message:
+            "missing: set the admin role to connect as, which needs CREATEDB and CREATEROLE " +
+            "(or `embedded: true` for the dev embedded server)",
+        });
+      }
+    },
+    // Run even when other settings of the server are broken, so every problem shows at once.
+    { when: (payload) => isRecord(payload.value) },
+  );
 
-export const projectConfigSchema = z
-  .object({
-    /** Display name (seed 000's `name`). */
-    name: z.string().trim().min(1, "a project needs a display name"),
-    /** Stable resource key in the stack. @default the display name in kebab case */
+/** One project database (`pgfleet:projects[i]`). */
+export const projectConfigSchema = z.strictObject(
+  {
+    /** Display name (seed 000's `name`); several projects may share one. */
+    name: nonEmptyString("the project's display name", '"My Project"'),
+    /**
+     * Stable resource key in the stack (the Pulumi resource name; changing it replaces the
+     * project's resources). @default the display name in kebab case
+     */
     key: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]*$/, "key must be lowercase letters, digits and dashes")
+      .string({ error: must("lowercase letters, digits and dashes", '"project-alpha"') })
+      .regex(PROJECT_KEY_PATTERN, { error: must("lowercase letters, digits and dashes", '"project-alpha"') })
       .optional(),
-    databaseName: z.string().optional(),
-    server: z.string().optional(),
-    template: z.string().min(1).optional(),
-    connectionLimit: z.number().int().min(-1).optional(),
-    extensions: z.array(z.string().min(1)).optional(),
+    /** The database name (seed 000's rules). @default generated from `name` plus a suffix kept in state */
+    databaseName: z.string({ error: must("a database name", '"my_project"') }).optional(),
+    /** The server (a key of `servers`). @default the only server; required when there are several */
+    server: z.string({ error: must("the name of a server of `servers`") }).optional(),
+    /** The template database. @default the server's template, else TEMPLATE_DATABASE_NAME, POSTGRES_DB, postgres */
+    template: nonEmptyString("the template database's name", '"project_template"').optional(),
+    /** `CONNECTION LIMIT` of the database. @default `defaults.connectionLimit`, else -1 (no limit) */
+    connectionLimit: connectionLimit.optional(),
+    /** Extensions to create in the database. */
+    extensions: z
+      .array(
+        z
+          .string({ error: must("an extension name", '"pgcrypto"') })
+          .regex(EXTENSION_PATTERN, { error: must("an extension name", '"pgcrypto"') }),
+        { error: must("a list of extension names", "[pgcrypto]") },
+      )
+      .optional(),
+    /** What deleting the project does. @default `defaults.deletionPolicy`, else "retain" */
     deletionPolicy: deletionPolicy.optional(),
+    /** Clone strategy (PostgreSQL ≥ 15). @default `defaults.strategy`, else "auto" */
     strategy: strategy.optional(),
-    rlsPolicySets: z.array(z.string()).optional(),
-    backup: z.boolean().optional(),
-  })
-  .strict();
+    /** Names of RLS policy sets applied to the database. */
+    rlsPolicySets: z
+      .array(nonEmptyString("a policy set name"), { error: must("a list of policy set names") })
+      .optional(),
+    /** Whether the project gets a backup schedule. */
+    backup: flag().optional(),
+  },
+  { error: must("an object of project settings", '{ name: "My Project" }') },
+);
 
-export const projectDefaultsSchema = z
-  .object({
+/** Defaults for every project of the stack (`pgfleet:defaults`). */
+export const projectDefaultsSchema = z.strictObject(
+  {
+    /** Deletion policy of projects that set none. @default "retain" (in the provider) */
     deletionPolicy: deletionPolicy.optional(),
+    /** Clone strategy of projects that set none. @default "auto" (in the provider) */
     strategy: strategy.optional(),
-    connectionLimit: z.number().int().min(-1).optional(),
+    /** Connection limit of projects that set none. @default -1 (no limit) */
+    connectionLimit: connectionLimit.optional(),
+    /** What a clone does while another session is connected to the template. @default "wait" */
     templateBusy: templateBusy.default("wait"),
-    templateBusyTimeoutSeconds: z.number().min(0).default(30),
-    /** Where `backup-then-drop` writes final dumps. */
-    finalBackupDirectory: z.string().min(1).optional(),
-  })
-  .strict();
+    /** How long `wait` / `terminate` wait for the template to be free. @default 30 */
+    templateBusyTimeoutSeconds: z
+      .preprocess(
+        fromText,
+        z
+          .number({ error: must("a number of seconds ≥ 0", "30") })
+          .min(0, { error: must("a number of seconds ≥ 0", "30") }),
+      )
+      .default(30),
+    /** Where `backup-then-drop` writes final dumps (required when a project uses it). */
+    finalBackupDirectory: nonEmptyString("a directory", '"/var/backups/pgfleet/final"').optional(),
+  },
+  { error: must("an object of project defaults", "{ deletionPolicy: retain }") },
+);
 
-export const stackConfigSchema = z
+// Field types only: what a policy means (command, names, withCheck/using per command, parsing)
+// is checked by RlsTable's check at preview, where the message names table and policy.
+const rlsPolicySchema = z
   .object({
-    environment: z.enum(["dev", "staging", "prod"]),
-    servers: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, "server names are lowercase"), serverConfigSchema),
-    projects: z.array(projectConfigSchema).default([]),
-    defaults: projectDefaultsSchema.default({ templateBusy: "wait", templateBusyTimeoutSeconds: 30 }),
-    reservedNames: z.array(z.string()).default([]),
+    name: z.string(),
+    command: z.string(),
+    roles: z.array(z.string()).optional(),
+    using: z.string().optional(),
+    withCheck: z.string().optional(),
+    permissive: z.boolean().optional(),
+  })
+  .strict();
+const rlsBuilderSchema = z.looseObject({ builder: z.enum(RLS_BUILDERS) });
+
+/** One RLS policy set: tables and their policies (or builder entries). */
+export const rlsPolicySetSchema = z
+  .object({
+    tables: z.record(
+      z.string().min(1),
+      z
+        .object({
+          enable: z.boolean().optional(),
+          force: z.boolean().optional(),
+          policies: z.array(z.union([rlsBuilderSchema, rlsPolicySchema])),
+        })
+        .strict(),
+    ),
+    onRemove: z.enum(["disable", "keep"]).optional(),
   })
   .strict();
 
+/** The whole `pgfleet:*` config of a stack (keys without the namespace). */
+export const stackConfigSchema = z
+  .strictObject(
+    {
+      /** Which environment the stack is. */
+      environment: z.enum(ENVIRONMENTS, {
+        error: must(oneOf(ENVIRONMENTS), "`pulumi config set pgfleet:environment dev`"),
+      }),
+      /** The servers by name (lowercase letters, digits, `_` and `-`). */
+      // Server names are checked with the cross-field checks, so a bad name does not hide the server.
+      servers: z.record(z.string(), serverConfigSchema, {
+        error: must("a map of server name to server settings", "{ local: { embedded: true } }"),
+      }),
+      /** The project databases. @default [] */
+      projects: z
+        .array(projectConfigSchema, { error: must("a list of projects", '[{ name: "My Project" }]') })
+        .default(() => []),
+      /** Defaults for every project. */
+      defaults: projectDefaultsSchema.default(() => ({
+        templateBusy: "wait" as const,
+        templateBusyTimeoutSeconds: 30,
+      })),
+      /** Database names reserved on top of the built-in list. @default [] */
+      reservedNames: z
+        .array(nonEmptyString("a database name"), { error: must("a list of database names", "[billing]") })
+        .default(() => []),
+      /** Row-level-security policy sets by name; a project gets every set unless it lists its own. @default {} */
+      rlsPolicySets: z
+        .record(
+          z.string().regex(/^[a-z][a-z0-9-]*$/, "policy set names are lowercase letters, digits and dashes"),
+          rlsPolicySetSchema,
+        )
+        .default(() => ({})),
+    },
+    { error: must("an object of pgfleet settings") },
+  )
+  .superRefine(
+    (config, ctx) => {
+      for (const issue of crossFieldIssues(config)) ctx.addIssue({ code: "custom", ...issue });
+    },
+    // Run even when other parts of the config are broken, so every problem shows at once.
+    { when: (payload) => isRecord(payload.value) },
+  );
+
+/** One server's settings (after defaults). */
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
+/** One project's settings. */
 export type ProjectConfig = z.infer<typeof projectConfigSchema>;
+/** The stack's project defaults (after defaults). */
 export type ProjectDefaults = z.infer<typeof projectDefaultsSchema>;
+/** The validated `pgfleet:*` config of a stack. */
 export type StackConfig = z.infer<typeof stackConfigSchema>;
 
 /** The keys a stack may set under the `pgfleet:` namespace. */
 export const STACK_CONFIG_KEYS = Object.keys(stackConfigSchema.shape) as readonly (keyof StackConfig)[];
 
-export interface ConfigProblem {
-  key: string;
+// ---------------------------------------------------------------------------------------------
+// Cross-field checks.
+
+/**
+ * The resource key of a project: its `key`, else its display name in kebab case (`project` when
+ * nothing is left). Two projects of a stack must not share one.
+ *
+ * @param project - the project's `name` and optional `key`.
+ * @returns the key.
+ */
+export function projectKey(project: Pick<ProjectConfig, "name" | "key">): string {
+  if (project.key) return project.key;
+  const slug = project.name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "");
+  return slug || "project";
+}
+
+interface PathIssue {
+  path: (string | number)[];
   message: string;
 }
 
-/** `pgfleet:projects[2].databaseName` from a path. */
+/**
+ * The checks zod cannot express per field. Works on a possibly broken config: a part that is
+ * not of the right shape is skipped (zod reports it).
+ */
+function crossFieldIssues(config: unknown): PathIssue[] {
+  if (!isRecord(config)) return [];
+  const issues: PathIssue[] = [];
+  const serverNames = isRecord(config.servers) ? Object.keys(config.servers) : undefined;
+  for (const name of serverNames ?? []) {
+    if (!SERVER_NAME_PATTERN.test(name)) {
+      issues.push({
+        path: ["servers", name],
+        message:
+          `server name ${show(name)} must start with a lowercase letter and contain only lowercase letters, ` +
+          "digits, _ and -: rename it",
+      });
+    }
+  }
+  if (serverNames?.length === 0) {
+    issues.push({
+      path: ["servers"],
+      message: "at least one server is needed, e.g. { local: { embedded: true } }",
+    });
+  }
+  const reserved = Array.isArray(config.reservedNames)
+    ? config.reservedNames.filter((n): n is string => typeof n === "string")
+    : [];
+  const defaults = isRecord(config.defaults) ? config.defaults : {};
+  const projects = Array.isArray(config.projects) ? config.projects : [];
+  const databaseNames = new Map<string, number>();
+  const keys = new Map<string, number>();
+  const finalBackupUsers: string[] = [];
+  projects.forEach((project: unknown, i) => {
+    if (!isRecord(project)) return;
+    const at = (field: string): (string | number)[] => ["projects", i, field];
+    if (serverNames && serverNames.length > 0) {
+      if (typeof project.server === "string" && !serverNames.includes(project.server)) {
+        issues.push({
+          path: at("server"),
+          message: `unknown server ${show(project.server)}: set it to one of ${serverNames.join(", ")}`,
+        });
+      } else if (project.server === undefined && serverNames.length > 1) {
+        issues.push({
+          path: at("server"),
+          message: `missing: the stack has several servers (${serverNames.join(", ")}); set it to one of them`,
+        });
+      }
+    }
+    if (typeof project.databaseName === "string") {
+      const name = project.databaseName;
+      for (const problem of validateDatabaseName(name, { extraReserved: reserved })) {
+        issues.push({ path: at("databaseName"), message: `[${problem.code}] ${problem.message}` });
+      }
+      const first = databaseNames.get(name);
+      if (first !== undefined) {
+        issues.push({
+          path: at("databaseName"),
+          message:
+            `[INVALID_DATABASE_NAME] database name ${show(name)} is already used by pgfleet:projects[${first}]; ` +
+            "database names are unique within a stack: choose another one, or leave databaseName out to have one generated",
+        });
+      } else if (name !== "") {
+        databaseNames.set(name, i);
+      }
+    }
+    if (typeof project.name === "string" && (project.key === undefined || typeof project.key === "string")) {
+      const key = projectKey({ name: project.name.trim(), key: project.key });
+      const first = keys.get(key);
+      if (first !== undefined) {
+        const from = project.key ? "" : ` (from the display name ${show(project.name.trim())})`;
+        issues.push({
+          path: at("key"),
+          message:
+            `resource key ${show(key)}${from} is already used by pgfleet:projects[${first}]; display names may ` +
+            `repeat, but each project needs its own key: set key on one of them, e.g. "${key}-2"`,
+        });
+      } else {
+        keys.set(key, i);
+      }
+    }
+    const policy = project.deletionPolicy ?? defaults.deletionPolicy;
+    if (policy === "backup-then-drop") finalBackupUsers.push(`projects[${i}]`);
+    const sets = isRecord(config.rlsPolicySets) ? Object.keys(config.rlsPolicySets) : [];
+    if (Array.isArray(project.rlsPolicySets)) {
+      project.rlsPolicySets.forEach((name: unknown, j: number) => {
+        if (typeof name === "string" && !sets.includes(name)) {
+          issues.push({
+            path: [...at("rlsPolicySets"), j],
+            message: `unknown policy set ${show(name)}; defined under pgfleet:rlsPolicySets: ${sets.join(", ") || "none"}`,
+          });
+        }
+      });
+    }
+  });
+  if (finalBackupUsers.length > 0 && defaults.finalBackupDirectory === undefined) {
+    issues.push({
+      path: ["defaults", "finalBackupDirectory"],
+      message:
+        `missing: ${finalBackupUsers.join(", ")} ${finalBackupUsers.length === 1 ? "uses" : "use"} deletionPolicy "backup-then-drop", which writes a final ` +
+        'dump into this directory; set it, e.g. "/var/backups/pgfleet/final", or choose another deletionPolicy',
+    });
+  }
+  return issues;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Problems as values.
+
+/** One problem in a stack's config. */
+export interface ConfigProblem {
+  /** The full config key, e.g. `pgfleet:projects[2].databaseName`. */
+  key: string;
+  /** What is wrong and how to fix it (one line). */
+  message: string;
+}
+
+/**
+ * The printed config key of a zod path: the namespace, then `.name` for object keys and `[i]` for
+ * list indices, e.g. `pgfleet:projects[2].databaseName`. Object keys that are not plain words
+ * are quoted the way `pulumi config set --path` takes them (`servers["my.server"]`).
+ *
+ * @param path - the path below the namespace.
+ * @returns the key; `pgfleet` for the empty path.
+ */
 export function configKey(path: ReadonlyArray<PropertyKey>): string {
-  let key = "pgfleet:";
+  if (path.length === 0) return CONFIG_NAMESPACE;
+  let key = `${CONFIG_NAMESPACE}:`;
   path.forEach((part, i) => {
     if (typeof part === "number") key += `[${part}]`;
-    else key += i === 0 ? String(part) : `.${String(part)}`;
+    else if (i === 0) key += String(part);
+    else if (typeof part === "string" && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(part)) key += `.${part}`;
+    else key += `[${JSON.stringify(String(part))}]`;
   });
   return key;
 }
 
-function crossChecks(config: StackConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const serverNames = Object.keys(config.servers);
-  if (serverNames.length === 0) {
-    problems.push({ key: "pgfleet:servers", message: "at least one server is needed, e.g. { local: { embedded: true } }" });
-  }
-  for (const [name, server] of Object.entries(config.servers)) {
-    if (server.embedded) continue;
-    if (!server.host) problems.push({ key: `pgfleet:servers.${name}.host`, message: "missing: the server's host name (or set embedded: true for the dev server)" });
-    if (!server.user) problems.push({ key: `pgfleet:servers.${name}.user`, message: "missing: the admin role to connect as" });
-    if (server.password === undefined) {
-      problems.push({
-        key: `pgfleet:servers.${name}.password`,
-        message: `missing: set it as a secret with \`npm run pulumi -- config set --secret --path 'pgfleet:servers.${name}.password' <password>\``,
-      });
-    }
-  }
-  const seen = new Map<string, number>();
-  const keys = new Map<string, number>();
-  config.projects.forEach((p, i) => {
-    const at = (field: string) => `pgfleet:projects[${i}].${field}`;
-    if (p.server !== undefined && !serverNames.includes(p.server)) {
-      problems.push({ key: at("server"), message: `unknown server "${p.server}"; configured: ${serverNames.join(", ") || "none"}` });
-    }
-    if (p.server === undefined && serverNames.length > 1) {
-      problems.push({ key: at("server"), message: `required when there are several servers (${serverNames.join(", ")})` });
-    }
-    if (p.databaseName !== undefined) {
-      for (const problem of validateDatabaseName(p.databaseName, { extraReserved: config.reservedNames })) {
-        problems.push({ key: at("databaseName"), message: `[${problem.code}] ${problem.message}` });
-      }
-      const first = seen.get(p.databaseName);
-      if (first !== undefined) {
-        problems.push({
-          key: at("databaseName"),
-          message: `[INVALID_DATABASE_NAME] database name "${p.databaseName}" is already used by pgfleet:projects[${first}]; names are unique within a stack`,
-        });
-      } else {
-        seen.set(p.databaseName, i);
-      }
-    }
-    const key =
-      p.key ??
-      p.name
-        .toLowerCase()
-        .replace(/[^a-z0-9]+/g, "-")
-        .replace(/^-+|-+$/g, "");
-    const firstKey = keys.get(key);
-    if (firstKey !== undefined) {
-      problems.push({
-        key: at("key"),
-        message: `project key "${key}" is already used by pgfleet:projects[${firstKey}]; give one of them a distinct \`key\``,
-      });
-    } else {
-      keys.set(key, i);
-    }
-  });
-  return problems;
+/** The settings an object at `path` may have (for "unknown setting" messages). */
+function knownSettingsAt(path: ReadonlyArray<PropertyKey>): string[] {
+  const [first] = path;
+  if (path.length === 0) return Object.keys(stackConfigSchema.shape);
+  if (first === "servers" && path.length === 2) return Object.keys(serverConfigSchema.shape);
+  if (first === "projects" && path.length === 2) return Object.keys(projectConfigSchema.shape);
+  if (first === "defaults" && path.length === 1) return Object.keys(projectDefaultsSchema.shape);
+  return [];
 }
 
-/** Validates the raw `pgfleet:*` values (keys without the namespace). Errors are values. */
+/** The known setting closest to a misspelt one (edit distance ≤ 2), if any. */
+function closest(word: string, known: readonly string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let diagonal = row[0];
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const above = row[j];
+        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+        diagonal = above;
+      }
+    }
+    return row[b.length];
+  };
+  let best: { word: string; d: number } | undefined;
+  for (const k of known) {
+    const d = distance(word.toLowerCase(), k.toLowerCase());
+    if (d <= 2 && (!best || d < best.d)) best = { word: k, d };
+  }
+  return best?.word;
+}
+
+const oneLine = (s: string) => s.replace(/\s*\n\s*/g, " ");
+
+function problemsOf(issue: z.core.$ZodIssue): ConfigProblem[] {
+  if (issue.code === "unrecognized_keys") {
+    const known = knownSettingsAt(issue.path);
+    return issue.keys.map((k) => {
+      const guess = closest(k, known);
+      const hint = guess ? `did you mean "${guess}"? ` : "";
+      return {
+        key: configKey([...issue.path, k]),
+        message: `unknown setting: ${hint}remove it or use one of ${known.join(", ")}`,
+      };
+    });
+  }
+  return [{ key: configKey(issue.path), message: oneLine(issue.message) }];
+}
+
+/**
+ * Validates the raw `pgfleet:*` values of a stack (keys without the namespace, e.g.
+ * `{ environment: "dev", servers: {…}, projects: […] }`) and applies the defaults. Never
+ * throws: every problem comes back at once, schema problems and cross-field ones alike (a
+ * project's server must exist and is required when there are several; database names follow
+ * the naming rules, including the stack's `reservedNames`, and are unique in the stack; resource
+ * keys are unique — display names may repeat).
+ *
+ * @param raw - the config values by key, without the `pgfleet:` namespace.
+ * @returns the config, or the problems, each with its full key.
+ */
 export function parseStackConfig(
   raw: Record<string, unknown>,
 ): { ok: true; config: StackConfig } | { ok: false; problems: ConfigProblem[] } {
-  const result = stackConfigSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => ({
-      key: configKey(issue.path),
-      message: issue.code === "unrecognized_keys" ? `unknown setting(s): ${issue.keys.join(", ")}` : issue.message,
-    }));
-    // Name rules are checked even when the rest of the config is broken, so every problem shows at once.
-    const projects = Array.isArray(raw.projects) ? (raw.projects as Array<Record<string, unknown>>) : [];
-    const reserved = Array.isArray(raw.reservedNames) ? (raw.reservedNames as string[]) : [];
-    projects.forEach((p, i) => {
-      if (typeof p?.databaseName !== "string") return;
-      for (const problem of validateDatabaseName(p.databaseName, { extraReserved: reserved })) {
-        problems.push({ key: `pgfleet:projects[${i}].databaseName`, message: `[${problem.code}] ${problem.message}` });
-      }
-    });
-    return { ok: false, problems };
-  }
-  const problems = crossChecks(result.data);
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: result.data };
+  const result = stackConfigSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return { ok: true, config: result.data };
+  return { ok: false, problems: result.error.issues.flatMap(problemsOf) };
 }
 
+/**
+ * Renders problems for a terminal: one line per problem, `  <key>: <message>`.
+ *
+ * @param problems - the problems of {@link parseStackConfig}.
+ * @returns the lines, joined with newlines.
+ */
 export function formatConfigProblems(problems: ConfigProblem[]): string {
-  return problems.map((p) => `  ${p.key}: ${p.message}`).join("\n");
+  return problems.map((p) => `  ${p.key}: ${oneLine(p.message)}`).join("\n");
 }

@@ -1,17 +1,26 @@
 /**
- * The naming rules of pgfleet (seed 000), in one place: components, providers and the policy
- * pack all import them from here.
+ * The naming rules of pgfleet (seed 000), in one place: the components, the providers and the
+ * policy pack all import them from here, never a copy.
+ *
+ * - custom database names: `^[a-z][a-z0-9_]*$`, at most 63 bytes, not reserved;
+ * - generated database names: the display name cleaned up plus `_<suffix>`, at most 63 bytes;
+ * - the project's login role: `<database>_owner`, shortened with a hash when it would not fit.
+ *
+ * Pure functions, no I/O.
  */
 import * as crypto from "node:crypto";
 
-/** PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes. */
+/** PostgreSQL's identifier limit (`NAMEDATALEN - 1`), in bytes: longer names are silently cut. */
 export const MAX_IDENTIFIER_BYTES = 63;
 
 /** pgfleet's own catalog database on each server (admin work, backup plans and history). */
 export const CATALOG_DATABASE = "pgfleet_catalog";
 
-/** Names no project database may take (seed 000's list plus pgfleet's catalog). */
-export const RESERVED_DATABASE_NAMES: readonly string[] = [
+/**
+ * Names no project database may take: seed 000's list (PostgreSQL's and Supabase's own
+ * databases) plus pgfleet's catalog. A stack can add more (`pgfleet:reservedNames`).
+ */
+export const RESERVED_DATABASE_NAMES: readonly string[] = Object.freeze([
   "postgres",
   "template0",
   "template1",
@@ -20,22 +29,112 @@ export const RESERVED_DATABASE_NAMES: readonly string[] = [
   "storage",
   "realtime",
   CATALOG_DATABASE,
-];
+]);
 
 /** Custom database names: lowercase letters, digits and underscores, starting with a letter. */
 export const DATABASE_NAME_PATTERN = /^[a-z][a-z0-9_]*$/;
 
+/** One broken naming rule, as a value (validators never throw). */
 export interface NameProblem {
+  /** The seed 000 error code of every naming problem. */
   code: "INVALID_DATABASE_NAME";
+  /**
+   * Which rule: `required` (empty), `format` (a character outside `[a-z0-9_]`), `start` (does not
+   * start with a letter), `length` (more than 63 UTF-8 bytes), `reserved` (a reserved name).
+   */
   rule: "required" | "format" | "start" | "length" | "reserved";
+  /** The name as given. */
   input: string;
+  /** What is wrong, naming the value and the rule, and how to fix it. */
   message: string;
 }
 
-const byteLength = (s: string) => Buffer.byteLength(s, "utf8");
+/** Options of {@link validateDatabaseName}. */
+export interface ValidateDatabaseNameOptions {
+  /** Names reserved on top of {@link RESERVED_DATABASE_NAMES} (e.g. a stack's `reservedNames`). */
+  extraReserved?: readonly string[];
+}
 
-/** Every rule `name` breaks (empty when valid). */
-export function validateDatabaseName(name: string, options: { extraReserved?: readonly string[] } = {}): NameProblem[] {
+const SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
+const SUFFIX_LENGTH = 6;
+const SUFFIX_PATTERN = /^[a-z0-9]{1,16}$/;
+const GENERATED_PREFIX = "project";
+
+/** The UTF-8 length of `s` in bytes (what PostgreSQL's identifier limit counts). */
+function byteLength(s: string): number {
+  return Buffer.byteLength(s, "utf8");
+}
+
+/** The longest prefix of `s` (whole code points) that fits in `max` UTF-8 bytes. */
+function truncateToBytes(s: string, max: number): string {
+  if (byteLength(s) <= max) return s;
+  let out = "";
+  let used = 0;
+  for (const ch of s) {
+    const size = byteLength(ch);
+    if (used + size > max) break;
+    out += ch;
+    used += size;
+  }
+  return out;
+}
+
+/** Seed 000's cleanup of a display name: lowercase, `[^a-z0-9]` → `_`, runs collapsed, trimmed. */
+function cleanName(displayName: string): string {
+  return displayName
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, "_")
+    .replace(/_+/g, "_")
+    .replace(/^_+|_+$/g, "");
+}
+
+/** The cleaned name, made to start with a letter (`project_…`, or `project` when nothing is left). */
+function cleanBase(displayName: string): string {
+  const base = cleanName(displayName);
+  if (/^[a-z]/.test(base)) return base;
+  return base === "" ? GENERATED_PREFIX : `${GENERATED_PREFIX}_${base}`;
+}
+
+/** A valid name close to `name`, offered in messages; undefined when none comes to mind. */
+function suggestionFor(name: string, reserved: readonly string[]): string | undefined {
+  let candidate = truncateToBytes(cleanBase(name), MAX_IDENTIFIER_BYTES).replace(/_+$/, "");
+  if (reserved.includes(candidate)) {
+    candidate = `${truncateToBytes(candidate, MAX_IDENTIFIER_BYTES - 3).replace(/_+$/, "")}_db`;
+  }
+  const valid =
+    candidate !== name &&
+    DATABASE_NAME_PATTERN.test(candidate) &&
+    byteLength(candidate) <= MAX_IDENTIFIER_BYTES &&
+    !reserved.includes(candidate);
+  return valid ? candidate : undefined;
+}
+
+/** The distinct characters of `name` outside `[a-z0-9_]`, quoted (at most five, then `…`). */
+function offendingCharacters(name: string): string {
+  const bad = [...new Set(Array.from(name).filter((ch) => !/^[a-z0-9_]$/.test(ch)))];
+  const shown = bad.slice(0, 5).map((ch) => JSON.stringify(ch));
+  return bad.length > 5 ? `${shown.join(", ")}, …` : shown.join(", ");
+}
+
+/**
+ * Checks a custom database name against seed 000's rules and returns every rule it breaks, all at
+ * once (a 70-byte name with uppercase letters breaks both `format` and `length`); an empty array
+ * means the name is valid.
+ *
+ * - `required`: the name is empty (reported alone);
+ * - `format`: a character other than a lowercase ASCII letter, a digit or `_`;
+ * - `start`: the first character is not a letter (`123_project`, `_x`);
+ * - `length`: more than {@link MAX_IDENTIFIER_BYTES} bytes, counted in UTF-8;
+ * - `reserved`: one of {@link RESERVED_DATABASE_NAMES} or `options.extraReserved` (exact,
+ *   case-sensitive match).
+ *
+ * `format` and `start` together are exactly {@link DATABASE_NAME_PATTERN}.
+ *
+ * @param name - the database name to check.
+ * @param options - extra reserved names.
+ * @returns the problems, in rule order; empty when `name` is valid.
+ */
+export function validateDatabaseName(name: string, options: ValidateDatabaseNameOptions = {}): NameProblem[] {
   const problem = (rule: NameProblem["rule"], message: string): NameProblem => ({
     code: "INVALID_DATABASE_NAME",
     rule,
@@ -43,69 +142,129 @@ export function validateDatabaseName(name: string, options: { extraReserved?: re
     message,
   });
   if (typeof name !== "string" || name.length === 0) {
-    return [problem("required", "database name is required: give a name such as my_project, or omit it to generate one")];
+    return [
+      problem(
+        "required",
+        "database name is required: give a name such as my_project, or leave the database name out to have one generated",
+      ),
+    ];
   }
+  const reserved = [...RESERVED_DATABASE_NAMES, ...(options.extraReserved ?? [])];
+  const suggestion = suggestionFor(name, reserved);
+  const forExample = suggestion ? `; for example "${suggestion}"` : "";
+  const shown = JSON.stringify(name);
+  const pattern = DATABASE_NAME_PATTERN.source;
   const problems: NameProblem[] = [];
   if (!/^[a-z0-9_]*$/.test(name)) {
     problems.push(
       problem(
         "format",
-        `database name "${name}" must contain only lowercase letters, digits and underscores (${DATABASE_NAME_PATTERN.source})`,
+        `database name ${shown} must contain only lowercase letters, digits and underscores (${pattern}); ` +
+          `not allowed: ${offendingCharacters(name)}${forExample}`,
       ),
     );
   }
-  if (!/^[a-z]/.test(name)) {
-    problems.push(problem("start", `database name "${name}" must start with a lowercase letter (${DATABASE_NAME_PATTERN.source})`));
+  if (!/^\p{L}/u.test(name)) {
+    problems.push(
+      problem("start", `database name ${shown} must start with a lowercase letter (${pattern})${forExample}`),
+    );
   }
   const bytes = byteLength(name);
   if (bytes > MAX_IDENTIFIER_BYTES) {
+    const chars = Array.from(name).length;
+    const counted = chars === bytes ? `${bytes} bytes` : `${bytes} bytes in UTF-8 (${chars} characters)`;
     problems.push(
-      problem("length", `database name "${name}" is ${bytes} bytes; at most ${MAX_IDENTIFIER_BYTES} bytes are allowed`),
+      problem(
+        "length",
+        `database name ${shown} is ${counted}; at most ${MAX_IDENTIFIER_BYTES} bytes are allowed: ` +
+          `shorten it by ${bytes - MAX_IDENTIFIER_BYTES} byte(s)`,
+      ),
     );
   }
-  const reserved = [...RESERVED_DATABASE_NAMES, ...(options.extraReserved ?? [])];
-  if (reserved.includes(name)) {
-    problems.push(problem("reserved", `database name "${name}" is reserved (${reserved.join(", ")}); choose another name`));
+  if (RESERVED_DATABASE_NAMES.includes(name)) {
+    problems.push(
+      problem(
+        "reserved",
+        `database name ${shown} is reserved (${RESERVED_DATABASE_NAMES.join(", ")}); choose another name${forExample}`,
+      ),
+    );
+  } else if (options.extraReserved?.includes(name)) {
+    problems.push(
+      problem(
+        "reserved",
+        `database name ${shown} is reserved by this stack (reservedNames: ${options.extraReserved.join(", ")}); ` +
+          `choose another name${forExample}`,
+      ),
+    );
   }
   return problems;
 }
 
-/** 6 characters of [a-z0-9] (crypto randomness unless `random` is given). */
+/**
+ * A fresh suffix for a generated database name: 6 characters of `[a-z0-9]`.
+ *
+ * @param random - a source of numbers in `[0, 1)` (for tests); crypto randomness by default.
+ * @returns the suffix, e.g. `k3x9q0`.
+ */
 export function newNameSuffix(random?: () => number): string {
-  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
   let out = "";
-  for (let i = 0; i < 6; i++) {
-    const r = random ? Math.floor(random() * alphabet.length) : crypto.randomInt(alphabet.length);
-    out += alphabet[Math.min(alphabet.length - 1, Math.max(0, r))];
+  for (let i = 0; i < SUFFIX_LENGTH; i++) {
+    let index: number;
+    if (random) {
+      const r = random();
+      index = Number.isFinite(r) ? Math.floor(r * SUFFIX_ALPHABET.length) : 0;
+      index = Math.min(SUFFIX_ALPHABET.length - 1, Math.max(0, index));
+    } else {
+      index = crypto.randomInt(SUFFIX_ALPHABET.length);
+    }
+    out += SUFFIX_ALPHABET[index];
   }
   return out;
 }
 
 /**
- * Seed 000's name generation: lowercase, every character outside [a-z0-9] becomes `_`, runs of
- * `_` collapse, `_` trimmed at both ends, `project_` in front when it would not start with a
- * letter, then `_<suffix>`; the base is cut so the whole name fits in 63 bytes.
+ * Seed 000's name generation, for projects that give no database name: lowercase, every
+ * character outside `[a-z0-9]` becomes `_` (so `é` does too), runs of `_` collapse, `_` is
+ * trimmed at both ends, `project_` goes in front when the result would not start with a letter
+ * (`project` alone when nothing is left), then `_<suffix>`. The base is cut so that the whole
+ * name fits in 63 bytes. The result always passes {@link validateDatabaseName} (without extra
+ * reserved names).
+ *
+ * The suffix must be generated once and kept (in state), not re-rolled per run.
+ *
+ * @example generateDatabaseName("My Project", "def456") === "my_project_def456"
+ * @param displayName - the project's display name (any text).
+ * @param suffix - 1 to 16 characters of `[a-z0-9]`, normally from {@link newNameSuffix}.
+ * @returns the database name.
+ * @throws RangeError when `suffix` is not 1 to 16 characters of `[a-z0-9]` (a programming error).
  */
 export function generateDatabaseName(displayName: string, suffix: string): string {
-  let base = displayName
-    .toLowerCase()
-    .replace(/[^a-z0-9]/g, "_")
-    .replace(/_+/g, "_")
-    .replace(/^_+|_+$/g, "");
-  if (!/^[a-z]/.test(base)) base = base ? `project_${base}` : "project";
-  const room = MAX_IDENTIFIER_BYTES - suffix.length - 1;
-  base = base.slice(0, room).replace(/_+$/, "");
-  return `${base}_${suffix}`;
+  if (!SUFFIX_PATTERN.test(suffix)) {
+    throw new RangeError(`name suffix ${JSON.stringify(suffix)} must be 1 to 16 characters of [a-z0-9]`);
+  }
+  const room = MAX_IDENTIFIER_BYTES - byteLength(suffix) - 1;
+  const base = truncateToBytes(cleanBase(displayName), room).replace(/_+$/, "");
+  const name = `${base}_${suffix}`;
+  // Only a contrived suffix could land on a reserved name (e.g. "pgfleet" + "catalog").
+  if (RESERVED_DATABASE_NAMES.includes(name)) return `${GENERATED_PREFIX}_${name}`;
+  return name;
 }
 
 /**
- * The project's login role: `<database>_owner` when that fits in 63 bytes, otherwise a cut
- * database name, 6 hex characters of its sha256 and `_owner`.
+ * The name of a project's login role: `<database>_owner` when that fits in 63 bytes; otherwise
+ * the database name cut short, `_`, the first 6 hex characters of the sha256 of the full
+ * database name, and `_owner` (at most 63 bytes). Deterministic; two long database names that
+ * share a prefix get different role names. For a valid database name the result matches
+ * {@link DATABASE_NAME_PATTERN}.
+ *
+ * @param databaseName - a valid database name.
+ * @returns the role name.
  */
 export function roleNameFor(databaseName: string): string {
   const plain = `${databaseName}_owner`;
   if (byteLength(plain) <= MAX_IDENTIFIER_BYTES) return plain;
-  const hash = crypto.createHash("sha256").update(databaseName).digest("hex").slice(0, 6);
+  const hash = crypto.createHash("sha256").update(databaseName, "utf8").digest("hex").slice(0, 6);
   const tail = `_${hash}_owner`;
-  return `${databaseName.slice(0, MAX_IDENTIFIER_BYTES - tail.length).replace(/_+$/, "")}${tail}`;
+  const head = truncateToBytes(databaseName, MAX_IDENTIFIER_BYTES - tail.length).replace(/_+$/, "");
+  return `${head}${tail}`;
 }

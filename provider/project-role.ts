@@ -103,7 +103,9 @@ async function grantAccess(admin: DbClient, inputs: ProjectRoleInputs): Promise<
   await admin.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${db} FROM PUBLIC`);
   await admin.query(`GRANT CONNECT, TEMPORARY, CREATE ON DATABASE ${db} TO ${role}`);
   await withClient(inputs.server, inputs.databaseName, async (c) => {
-    const schemas = await c.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE ${SYSTEM_SCHEMAS}`);
+    const schemas = await c.query<{ nspname: string }>(
+      `SELECT nspname FROM pg_namespace WHERE ${SYSTEM_SCHEMAS}`,
+    );
     for (const { nspname } of schemas.rows) {
       const s = ident(nspname);
       await c.query(`GRANT USAGE ON SCHEMA ${s} TO ${role}`);
@@ -120,7 +122,9 @@ async function liveAccess(admin: DbClient, props: ProjectRoleInputs) {
       "FROM pg_database WHERE datname = $1",
     [props.databaseName, props.roleName],
   );
-  return r.rows[0] ? { publicConnect: r.rows[0].pub, roleConnect: r.rows[0].own } : { publicConnect: false, roleConnect: false };
+  return r.rows[0]
+    ? { publicConnect: r.rows[0].pub, roleConnect: r.rows[0].own }
+    : { publicConnect: false, roleConnect: false };
 }
 
 async function check(_olds: unknown, raw: ProjectRoleInputs): Promise<pulumi.dynamic.CheckResult> {
@@ -131,13 +135,27 @@ async function check(_olds: unknown, raw: ProjectRoleInputs): Promise<pulumi.dyn
     failures.push({ property: "roleName", reason: p.message.replace(/database name/g, "role name") });
   }
   if (!Number.isInteger(news.connectionLimit) || news.connectionLimit < -1) {
-    failures.push({ property: "connectionLimit", reason: `role connectionLimit must be an integer ≥ -1, got ${news.connectionLimit}` });
+    failures.push({
+      property: "connectionLimit",
+      reason: `role connectionLimit must be an integer ≥ -1, got ${news.connectionLimit}`,
+    });
   }
   return { inputs: news, failures };
 }
 
-async function diff(_id: string, olds: ProjectRoleOutputs, news: ProjectRoleInputs): Promise<pulumi.dynamic.DiffResult> {
-  const keys = ["roleName", "databaseName", "connectionLimit", "server", "publicConnect", "roleConnect"] as const;
+async function diff(
+  _id: string,
+  olds: ProjectRoleOutputs,
+  news: ProjectRoleInputs,
+): Promise<pulumi.dynamic.DiffResult> {
+  const keys = [
+    "roleName",
+    "databaseName",
+    "connectionLimit",
+    "server",
+    "publicConnect",
+    "roleConnect",
+  ] as const;
   const changed = keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
   return { changes: changed.length > 0, replaces: [] };
 }
@@ -155,16 +173,24 @@ async function create(inputs: ProjectRoleInputs): Promise<pulumi.dynamic.CreateR
       );
     }
     if (existing) {
-      await client.query(`ALTER ROLE ${role} WITH LOGIN PASSWORD ${literal(password)} CONNECTION LIMIT ${inputs.connectionLimit}`);
+      await client.query(
+        `ALTER ROLE ${role} WITH LOGIN PASSWORD ${literal(password)} CONNECTION LIMIT ${inputs.connectionLimit}`,
+      );
     } else {
       await client.query(
         `CREATE ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${literal(password)} CONNECTION LIMIT ${inputs.connectionLimit}`,
       );
     }
-    await client.query(`COMMENT ON ROLE ${role} IS ${literal(formatMark({ stack: inputs.stack, key: inputs.key }))}`);
+    await client.query(
+      `COMMENT ON ROLE ${role} IS ${literal(formatMark({ stack: inputs.stack, key: inputs.key }))}`,
+    );
     await grantAccess(client, inputs);
   } catch (err) {
-    throw mapError(err, { database: inputs.roleName, action: "create the role of" }, "INSUFFICIENT_PERMISSIONS");
+    throw mapError(
+      err,
+      { database: inputs.roleName, action: "create the role of" },
+      "INSUFFICIENT_PERMISSIONS",
+    );
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -177,18 +203,27 @@ async function read(id: string, props: ProjectRoleOutputs): Promise<pulumi.dynam
   try {
     const row = await findRole(client, props.roleName);
     if (!row || !sameOwner(parseMark(row.comment), props)) return {};
-    return { id, props: { ...props, connectionLimit: row.rolconnlimit, ...(await liveAccess(client, props)) } };
+    return {
+      id,
+      props: { ...props, connectionLimit: row.rolconnlimit, ...(await liveAccess(client, props)) },
+    };
   } finally {
     await client.end().catch(() => undefined);
   }
 }
 
-async function update(_id: string, olds: ProjectRoleOutputs, news: ProjectRoleInputs): Promise<pulumi.dynamic.UpdateResult> {
+async function update(
+  _id: string,
+  olds: ProjectRoleOutputs,
+  news: ProjectRoleInputs,
+): Promise<pulumi.dynamic.UpdateResult> {
   const client = await connectMaintenance(news.server, news.databaseName);
   try {
     if (olds.roleName !== news.roleName) {
       if (await findRole(client, news.roleName)) {
-        throw new Error(`cannot rename role "${olds.roleName}" to "${news.roleName}": that role already exists`);
+        throw new Error(
+          `cannot rename role "${olds.roleName}" to "${news.roleName}": that role already exists`,
+        );
       }
       // SCRAM verifiers do not depend on the role name, so the password stays valid.
       await client.query(`ALTER ROLE ${ident(olds.roleName)} RENAME TO ${ident(news.roleName)}`);
@@ -209,7 +244,9 @@ async function remove(_id: string, props: ProjectRoleOutputs): Promise<void> {
     const row = await findRole(client, props.roleName);
     if (!row || !sameOwner(parseMark(row.comment), props)) return;
     const role = ident(props.roleName);
-    const dbExists = (await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [props.databaseName])).rows.length > 0;
+    const dbExists =
+      (await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [props.databaseName])).rows.length >
+      0;
     if (dbExists) {
       // Objects the project created stay (owned by the admin now) for a retained database or a final backup.
       await withClient(props.server, props.databaseName, async (c) => {

@@ -83,6 +83,11 @@ function hasUnknown(value: unknown): boolean {
   return false;
 }
 
+function sameServer(a: ServerConnection | undefined, b: ServerConnection | undefined): boolean {
+  const keys = ["host", "port", "user", "password", "maintenanceDatabase"] as const;
+  return keys.every((k) => (a?.[k] ?? null) === (b?.[k] ?? null)) && !!a?.ssl === !!b?.ssl;
+}
+
 function where(database: string, table: string): string {
   return `table "${table}" in database "${database}"`;
 }
@@ -100,7 +105,9 @@ async function openDatabase(server: ServerConnection, database: string, table: s
     return await connect(server, database);
   } catch (err) {
     if (sqlStateOf(err) === "3D000") {
-      throw new Error(`RlsTable ${where(database, table)}: database "${database}" does not exist on ${server.host}:${server.port}`);
+      throw new Error(
+        `RlsTable ${where(database, table)}: database "${database}" does not exist on ${server.host}:${server.port}`,
+      );
     }
     throw new Error(`RlsTable ${where(database, table)}: cannot connect: ${serverMessage(err)}`);
   }
@@ -172,10 +179,14 @@ async function apply(inputs: RlsTableInputs, known: RlsPolicyState[]): Promise<R
     const info = await readTableInfo(client, table);
     if (!info) throw new Error(`RlsTable ${at}: the table does not exist in database "${database}"`);
     if (info.kind !== "r" && info.kind !== "p") {
-      throw new Error(`RlsTable ${at}: "${table}" is not a table (relkind ${info.kind}): row-level security needs a table`);
+      throw new Error(
+        `RlsTable ${at}: "${table}" is not a table (relkind ${info.kind}): row-level security needs a table`,
+      );
     }
 
-    const wanted = [...new Set(inputs.policies.flatMap((p) => normalizeRoles(p.roles)))].filter((r) => r !== "public");
+    const wanted = [...new Set(inputs.policies.flatMap((p) => normalizeRoles(p.roles)))].filter(
+      (r) => r !== "public",
+    );
     if (wanted.length > 0) {
       const missing = await client.query<{ role: string }>(
         "SELECT r AS role FROM unnest($1::text[]) AS r WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) ORDER BY 1",
@@ -183,10 +194,14 @@ async function apply(inputs: RlsTableInputs, known: RlsPolicyState[]): Promise<R
       );
       if (missing.rows.length > 0) {
         const parts = missing.rows.map((m) => {
-          const users = inputs.policies.filter((p) => (p.roles ?? []).includes(m.role)).map((p) => `"${p.name}"`);
+          const users = inputs.policies
+            .filter((p) => (p.roles ?? []).includes(m.role))
+            .map((p) => `"${p.name}"`);
           return `role "${m.role}" (policy ${users.join(", ")})`;
         });
-        throw new Error(`RlsTable ${at}: ${parts.join("; ")} does not exist on the server of database "${database}"`);
+        throw new Error(
+          `RlsTable ${at}: ${parts.join("; ")} does not exist on the server of database "${database}"`,
+        );
       }
     }
 
@@ -261,16 +276,20 @@ const rlsTableOperations: RlsTableOperations = {
     if (!hasUnknown(inputs.table) && !hasUnknown(inputs.policies)) {
       await loadSqlParser();
       for (const p of validateRlsTable(inputs)) {
-        failures.push({ property: p.field.replace(/[[.].*$/, ""), reason: formatRlsProblem(p) });
+        // No `property`: the engine would print the whole (long) policies value before the reason,
+        // and the reason already names table, policy and field.
+        failures.push({ property: "", reason: formatRlsProblem(p) });
       }
     }
     return { inputs, failures };
   },
 
   async diff(_id, olds, news) {
+    // A value not known yet (preview, before the database exists) is not a reason to replace:
+    // the engine diffs again with the real values before it updates.
     const replaces: string[] = [];
-    if (olds.database !== news.database) replaces.push("database");
-    if (olds.table !== news.table) replaces.push("table");
+    if (!hasUnknown(news.database) && olds.database !== news.database) replaces.push("database");
+    if (!hasUnknown(news.table) && olds.table !== news.table) replaces.push("table");
     const serverKnown = !hasUnknown(news.server);
     if (serverKnown && (olds.server?.host !== news.server?.host || olds.server?.port !== news.server?.port)) {
       replaces.push("server");
@@ -283,8 +302,9 @@ const rlsTableOperations: RlsTableOperations = {
       forced: olds.force,
       policies: olds.policies ?? [],
     });
-    const settings =
-      (news.onRemove ?? "disable") !== olds.onRemove || JSON.stringify(news.server) !== JSON.stringify(olds.server);
+    // A new password or maintenance database changes nothing on the table, but the state must
+    // carry it for the next read and delete.
+    const settings = (news.onRemove ?? "disable") !== olds.onRemove || !sameServer(olds.server, news.server);
     return { changes: plan.statements.length > 0 || settings, deleteBeforeReplace: true };
   },
 
@@ -340,7 +360,10 @@ const rlsTableOperations: RlsTableOperations = {
           sql: `DROP POLICY IF EXISTS ${ident(p.name)} ON ${qualified(table)}`,
         }));
         statements.push({ kind: "table", sql: `ALTER TABLE ${qualified(table)} DISABLE ROW LEVEL SECURITY` });
-        statements.push({ kind: "table", sql: `ALTER TABLE ${qualified(table)} NO FORCE ROW LEVEL SECURITY` });
+        statements.push({
+          kind: "table",
+          sql: `ALTER TABLE ${qualified(table)} NO FORCE ROW LEVEL SECURITY`,
+        });
         for (const st of statements) await runStatement(client, st, where(database, table));
       }
       await client.query("COMMIT");

@@ -52,14 +52,17 @@ export async function connectMaintenance(server: ServerConnection, avoid?: strin
     if (sqlStateOf(err) !== "3D000") throw err;
   }
   // First use on this server: create the catalog from a database that is not `avoid`.
-  const bootstrap = [server.maintenanceDatabase ?? "postgres", "postgres", "template1"].find((d) => d !== avoid) ?? "template1";
+  const bootstrap =
+    [server.maintenanceDatabase ?? "postgres", "postgres", "template1"].find((d) => d !== avoid) ??
+    "template1";
   const client = await connect(server, bootstrap);
   try {
     await client.query(`CREATE DATABASE ${ident(CATALOG_DATABASE)} TEMPLATE template0`);
   } catch (err) {
     const state = sqlStateOf(err);
     // 42P04: created meanwhile by a parallel operation; 23505: the same race, seen in pg_database's index.
-    if (state !== "42P04" && state !== "23505") throw mapError(err, { database: CATALOG_DATABASE, action: "create" });
+    if (state !== "42P04" && state !== "23505")
+      throw mapError(err, { database: CATALOG_DATABASE, action: "create" });
   } finally {
     await client.end();
   }
@@ -80,7 +83,9 @@ export function mapError(err: unknown, ctx: ErrorContext, fallback?: ErrorCode):
   const detail = err instanceof Error ? err.message : String(err);
   // 3D000 means "no such database": it is the template only when we were cloning.
   if (sqlstate === "3D000" && !ctx.template) code = fallback;
-  const where = ctx.template ? `database "${ctx.database}" (template "${ctx.template}")` : `database "${ctx.database}"`;
+  const where = ctx.template
+    ? `database "${ctx.database}" (template "${ctx.template}")`
+    : `database "${ctx.database}"`;
   const message = `cannot ${ctx.action} ${where}: ${detail}${sqlstate ? ` [SQLSTATE ${sqlstate}]` : ""}`;
   return code ? new PgfleetError(code, message, sqlstate) : new Error(message);
 }

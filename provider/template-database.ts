@@ -16,7 +16,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PgfleetError } from "../core/errors";
-import { RESERVED_DATABASE_NAMES, generateDatabaseName, newNameSuffix, validateDatabaseName } from "../core/naming";
+import {
+  RESERVED_DATABASE_NAMES,
+  generateDatabaseName,
+  newNameSuffix,
+  validateDatabaseName,
+} from "../core/naming";
 import { withClient, type DbClient, type ServerConnection } from "./db-client";
 import { delegatingProvider, type ProviderOperations } from "./dynamic";
 import {
@@ -162,17 +167,26 @@ function checkInputs(news: TemplateDatabaseInputs): pulumi.dynamic.CheckFailure[
   if (typeof news.template !== "string" || news.template.trim() === "") {
     fail("template", `project "${news.displayName}": template must name a database`);
   } else if (news.template === news.databaseName) {
-    fail("template", `[INVALID_DATABASE_NAME] project "${news.displayName}": a database cannot be its own template`);
+    fail(
+      "template",
+      `[INVALID_DATABASE_NAME] project "${news.displayName}": a database cannot be its own template`,
+    );
   } else if (reserved.includes(news.databaseName ?? "") && news.databaseName === news.template) {
     fail("template", `project "${news.displayName}": template "${news.template}" is reserved`);
   }
   if (!isInt(news.connectionLimit) || news.connectionLimit < -1) {
-    fail("connectionLimit", `project "${news.displayName}": connectionLimit must be an integer ≥ -1 (-1 = no limit), got ${news.connectionLimit}`);
+    fail(
+      "connectionLimit",
+      `project "${news.displayName}": connectionLimit must be an integer ≥ -1 (-1 = no limit), got ${news.connectionLimit}`,
+    );
   }
   const oneOf = (property: keyof TemplateDatabaseInputs, allowed: readonly string[]) => {
     const value = news[property];
     if (!allowed.includes(value as string)) {
-      fail(property, `project "${news.displayName}": ${property} must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`);
+      fail(
+        property,
+        `project "${news.displayName}": ${property} must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`,
+      );
     }
   };
   oneOf("strategy", CLONE_STRATEGIES);
@@ -182,15 +196,22 @@ function checkInputs(news: TemplateDatabaseInputs): pulumi.dynamic.CheckFailure[
     fail("templateBusyTimeoutSeconds", `project "${news.displayName}": must be a number of seconds ≥ 0`);
   }
   if (news.deletionPolicy === "backup-then-drop" && !news.finalBackup?.destination) {
-    fail("finalBackup", `project "${news.displayName}": deletionPolicy "backup-then-drop" needs a backup destination`);
+    fail(
+      "finalBackup",
+      `project "${news.displayName}": deletionPolicy "backup-then-drop" needs a backup destination`,
+    );
   }
   for (const ext of news.extensions ?? []) {
-    if (!/^[a-z0-9_-]+$/.test(ext)) fail("extensions", `project "${news.displayName}": "${ext}" is not an extension name`);
+    if (!/^[a-z0-9_-]+$/.test(ext))
+      fail("extensions", `project "${news.displayName}": "${ext}" is not an extension name`);
   }
   return failures;
 }
 
-async function check(olds: Partial<TemplateDatabaseInputs>, news: TemplateDatabaseInputs): Promise<pulumi.dynamic.CheckResult> {
+async function check(
+  olds: Partial<TemplateDatabaseInputs>,
+  news: TemplateDatabaseInputs,
+): Promise<pulumi.dynamic.CheckResult> {
   const inputs: TemplateDatabaseInputs = {
     ...news,
     connectionLimit: news.connectionLimit ?? -1,
@@ -215,7 +236,15 @@ async function check(olds: Partial<TemplateDatabaseInputs>, news: TemplateDataba
 }
 
 /** Properties whose change is applied in place by `update`. */
-const UPDATABLE = ["databaseName", "owner", "connectionLimit", "extensions", "deletionPolicy", "finalBackup", "server"] as const;
+const UPDATABLE = [
+  "databaseName",
+  "owner",
+  "connectionLimit",
+  "extensions",
+  "deletionPolicy",
+  "finalBackup",
+  "server",
+] as const;
 
 function differs(a: unknown, b: unknown): boolean {
   return JSON.stringify(a ?? null) !== JSON.stringify(b ?? null);
@@ -250,7 +279,9 @@ async function findDatabase(client: DbClient, name: string): Promise<DbRow | und
 
 /** A database carrying our mark for this stack and key, whatever its name now. */
 async function findOurs(client: DbClient, stack: string, key: string): Promise<DbRow | undefined> {
-  const rows = (await client.query<DbRow>(`${DB_QUERY} WHERE shobj_description(d.oid, 'pg_database') LIKE 'pgfleet:%'`)).rows;
+  const rows = (
+    await client.query<DbRow>(`${DB_QUERY} WHERE shobj_description(d.oid, 'pg_database') LIKE 'pgfleet:%'`)
+  ).rows;
   return rows.find((r) => sameOwner(parseMark(r.comment), { stack, key }));
 }
 
@@ -282,7 +313,11 @@ async function ensureExtensions(inputs: TemplateDatabaseInputs): Promise<void> {
   });
 }
 
-async function createDatabase(client: DbClient, inputs: TemplateDatabaseInputs, strategy: string | undefined) {
+async function createDatabase(
+  client: DbClient,
+  inputs: TemplateDatabaseInputs,
+  strategy: string | undefined,
+) {
   const db = inputs.databaseName!;
   const parts = [`CREATE DATABASE ${ident(db)} TEMPLATE ${ident(inputs.template)}`];
   if (strategy) parts.push(`STRATEGY ${strategy}`);
@@ -299,7 +334,9 @@ async function createDatabase(client: DbClient, inputs: TemplateDatabaseInputs, 
       if (!busy || inputs.templateBusy === "fail" || Date.now() >= deadline) {
         if (busy) {
           const holders = await sessionsIn(client, inputs.template);
-          const who = holders.map((s) => `pid ${s.pid} (${s.usename ?? "?"}${s.application_name ? `, ${s.application_name}` : ""})`);
+          const who = holders.map(
+            (s) => `pid ${s.pid} (${s.usename ?? "?"}${s.application_name ? `, ${s.application_name}` : ""})`,
+          );
           throw new PgfleetError(
             "TEMPLATE_BUSY",
             `cannot create database "${db}": template "${inputs.template}" is in use by ${who.join(", ") || "another session"}` +
@@ -371,7 +408,9 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
       strategyUsed = strategy ?? "default";
       insertedAt = new Date().toISOString();
     }
-    await client.query(`COMMENT ON DATABASE ${ident(name)} IS ${literal(formatMark({ ...mark, template: clonedFrom }))}`);
+    await client.query(
+      `COMMENT ON DATABASE ${ident(name)} IS ${literal(formatMark({ ...mark, template: clonedFrom }))}`,
+    );
     await ensureExtensions(effective);
     const created = await findDatabase(client, name);
     const outs: TemplateDatabaseOutputs = {
@@ -392,14 +431,20 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
 async function read(id: string, props: TemplateDatabaseOutputs): Promise<pulumi.dynamic.ReadResult> {
   const client = await connectMaintenance(props.server, props.clonedFrom);
   try {
-    const row = (await findDatabase(client, props.databaseName)) ?? (await findOurs(client, props.stack, props.key));
+    const row =
+      (await findDatabase(client, props.databaseName)) ?? (await findOurs(client, props.stack, props.key));
     if (!row || (row.datname !== props.databaseName && !sameOwner(parseMark(row.comment), props))) {
       // Gone: the engine plans to create it again on the next `up`.
       return {};
     }
     return {
       id,
-      props: { ...props, databaseName: row.datname, owner: props.owner ? row.owner : undefined, connectionLimit: row.datconnlimit },
+      props: {
+        ...props,
+        databaseName: row.datname,
+        owner: props.owner ? row.owner : undefined,
+        connectionLimit: row.datconnlimit,
+      },
     };
   } finally {
     await client.end().catch(() => undefined);
@@ -437,7 +482,8 @@ async function update(
       }
     }
     const row = await findDatabase(client, newName);
-    if (!row) throw new Error(`database "${newName}" (project "${news.displayName}") disappeared during the update`);
+    if (!row)
+      throw new Error(`database "${newName}" (project "${news.displayName}") disappeared during the update`);
     try {
       await converge(client, news, row);
     } catch (err) {

@@ -19,7 +19,11 @@ async function main(args: string[]): Promise<number> {
       return 0;
     case "status": {
       const url = await embedded.runningUrl();
-      console.log(url ? `running: ${url.replace(/:[^:@/]+@/, ":****@")} (data in ${embedded.serverDir()})` : "not running");
+      console.log(
+        url
+          ? `running: ${url.replace(/:[^:@/]+@/, ":****@")} (data in ${embedded.serverDir()})`
+          : "not running",
+      );
       return url ? 0 : 3;
     }
     case "url": {
@@ -32,7 +36,9 @@ async function main(args: string[]): Promise<number> {
       return spawnSync("psql", [url, ...rest], { stdio: "inherit" }).status ?? 1;
     }
     default:
-      console.error(`usage: npm run db -- start|stop|status|url|psql [psql args…]\nunknown command "${command}"`);
+      console.error(
+        `usage: npm run db -- start|stop|status|url|psql [psql args…]\nunknown command "${command}"`,
+      );
       return 2;
   }
 }

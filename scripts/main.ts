@@ -42,7 +42,9 @@ async function ensureTemplate(adminUrl: string): Promise<void> {
   } finally {
     await db.end();
   }
-  console.log(`created template database "${TEMPLATE}" (seed 000 schema: users, profiles, uuid-ossp, pgcrypto, update_updated_at)`);
+  console.log(
+    `created template database "${TEMPLATE}" (seed 000 schema: users, profiles, uuid-ossp, pgcrypto, update_updated_at)`,
+  );
 }
 
 function pulumi(args: string[], env: NodeJS.ProcessEnv, capture = false) {
@@ -79,7 +81,9 @@ async function main(): Promise<void> {
   });
   if (up.code !== 0) throw new Error(`pulumi up failed (exit ${up.code}); see the output above`);
   const changed = /^\s+[+~-]{1,2} \d+ (created|updated|deleted|replaced)/m.test(up.stdout);
-  console.log(changed ? "\nthe fleet was updated" : "\nno changes: the fleet already matches stacks/Pulumi.dev.yaml");
+  console.log(
+    changed ? "\nthe fleet was updated" : "\nno changes: the fleet already matches stacks/Pulumi.dev.yaml",
+  );
 
   say("The fleet");
   const byKey = JSON.parse(

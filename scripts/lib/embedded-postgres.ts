@@ -37,7 +37,9 @@ async function binaries(): Promise<Binaries> {
   try {
     return (await import(pkg)) as Binaries;
   } catch (err) {
-    throw new Error(`the embedded PostgreSQL binaries (${pkg}) are not installed; run \`npm ci\` (${String(err)})`);
+    throw new Error(
+      `the embedded PostgreSQL binaries (${pkg}) are not installed; run \`npm ci\` (${String(err)})`,
+    );
   }
 }
 
@@ -129,7 +131,12 @@ function chownTree(dir: string, ident: { uid: number; gid: number }): void {
   }
 }
 
-function run(cmd: string, args: string[], ident: { uid: number; gid: number } | undefined, extra: SpawnSyncOptions = {}) {
+function run(
+  cmd: string,
+  args: string[],
+  ident: { uid: number; gid: number } | undefined,
+  extra: SpawnSyncOptions = {},
+) {
   const result = spawnSync(cmd, args, {
     encoding: "utf8",
     ...extra,
@@ -172,7 +179,17 @@ export async function start(log: (line: string) => void = () => undefined): Prom
     if (ident) chownTree(dir, ident);
     const init = run(
       bin.initdb,
-      ["-D", dataDir, "-U", ADMIN_ROLE, "--pwfile", pwFile, "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"],
+      [
+        "-D",
+        dataDir,
+        "-U",
+        ADMIN_ROLE,
+        "--pwfile",
+        pwFile,
+        "--auth=scram-sha-256",
+        "--encoding=UTF8",
+        "--locale=C",
+      ],
       ident,
     );
     fs.rmSync(pwFile, { force: true });
@@ -190,11 +207,18 @@ export async function start(log: (line: string) => void = () => undefined): Prom
     "-c shared_buffers=128MB",
   ].join(" ");
   if (ident && fs.existsSync(logFile)) fs.chownSync(logFile, ident.uid, ident.gid);
-  const started = run(bin.pg_ctl, ["start", "-D", dataDir, "-l", logFile, "-o", options, "-w", "-t", "60"], ident, {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const started = run(
+    bin.pg_ctl,
+    ["start", "-D", dataDir, "-l", logFile, "-o", options, "-w", "-t", "60"],
+    ident,
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   if (started.status !== 0) {
-    const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n") : "";
+    const tail = fs.existsSync(logFile)
+      ? fs.readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n")
+      : "";
     throw new Error(`pg_ctl start failed:\n${started.stdout}${started.stderr}\n${tail}`);
   }
   const info: EmbeddedServerInfo = { port, password, dataDir, socketDir, logFile };
@@ -208,7 +232,11 @@ export async function stop(): Promise<boolean> {
   const info = readServerInfo();
   if (!info || !(await isRunning(info))) return false;
   const bin = await binaries();
-  const stopped = run(bin.pg_ctl, ["stop", "-D", info.dataDir, "-m", "fast", "-w", "-t", "60"], serverIdentity());
+  const stopped = run(
+    bin.pg_ctl,
+    ["stop", "-D", info.dataDir, "-m", "fast", "-w", "-t", "60"],
+    serverIdentity(),
+  );
   if (stopped.status !== 0) throw new Error(`pg_ctl stop failed:\n${stopped.stdout}${stopped.stderr}`);
   return true;
 }

@@ -14,7 +14,12 @@ import * as path from "node:path";
 import { REPO_ROOT, cacheDir } from "./paths";
 
 const TOOLCHAIN_SRC = path.join(REPO_ROOT, "toolchain");
-const BINARIES = ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs", "pulumi-analyzer-policy"];
+const BINARIES = [
+  "pulumi",
+  "pulumi-language-nodejs",
+  "pulumi-resource-pulumi-nodejs",
+  "pulumi-analyzer-policy",
+];
 
 export interface Toolchain {
   /** Folders to put first on PATH, in order. */
@@ -62,7 +67,9 @@ function which(cmd: string): string | undefined {
 function sourceHash(): string {
   const hash = crypto.createHash("sha256");
   const walk = (dir: string): void => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of fs
+      .readdirSync(dir, { withFileTypes: true })
+      .sort((a, b) => a.name.localeCompare(b.name))) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
       else hash.update(path.relative(TOOLCHAIN_SRC, full)).update("\0").update(fs.readFileSync(full));
@@ -77,7 +84,10 @@ export function toolchainDir(version = pinnedVersion()): string {
 }
 
 function isComplete(dir: string): boolean {
-  return fs.existsSync(path.join(dir, "complete")) && BINARIES.every((b) => fs.existsSync(path.join(dir, "bin", b)));
+  return (
+    fs.existsSync(path.join(dir, "complete")) &&
+    BINARIES.every((b) => fs.existsSync(path.join(dir, "bin", b)))
+  );
 }
 
 /** Builds the toolchain into `dir` (atomically: a temp folder renamed at the end). */
@@ -123,7 +133,9 @@ function build(dir: string, version: string, log: (line: string) => void): void 
 }
 
 /** Finds or builds the pinned toolchain. */
-export function ensureToolchain(log: (line: string) => void = (l) => console.error(`[toolchain] ${l}`)): Toolchain {
+export function ensureToolchain(
+  log: (line: string) => void = (l) => console.error(`[toolchain] ${l}`),
+): Toolchain {
   const version = pinnedVersion();
   const dir = toolchainDir(version);
 

@@ -4,8 +4,21 @@
  */
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { databasesLike, fleetConfig, publicTables, rolesLike, TEMPLATE_SQL, type ProjectEntry } from "../support/fleet";
-import { createScratchDatabase, databaseExists, dropDatabase, uniqueName, withAdmin } from "../support/postgres";
+import {
+  databasesLike,
+  fleetConfig,
+  publicTables,
+  rolesLike,
+  TEMPLATE_SQL,
+  type ProjectEntry,
+} from "../support/fleet";
+import {
+  createScratchDatabase,
+  databaseExists,
+  dropDatabase,
+  uniqueName,
+  withAdmin,
+} from "../support/postgres";
 import { changedSteps, TestStack } from "../support/pulumi";
 
 interface ProjectOut {
@@ -38,13 +51,20 @@ describe("a fleet of three projects", () => {
 
   beforeAll(async () => {
     template = await createScratchDatabase("tpl", TEMPLATE_SQL);
-    otherTemplate = await createScratchDatabase("tpl2", `${TEMPLATE_SQL}\nCREATE TABLE audit_log (id serial primary key);`);
+    otherTemplate = await createScratchDatabase(
+      "tpl2",
+      `${TEMPLATE_SQL}\nCREATE TABLE audit_log (id serial primary key);`,
+    );
     projects = [
       { name: "Project A", databaseName: `${prefix}_a` },
       { name: "Project B", databaseName: `${prefix}_b` },
       { name: "Project C", databaseName: `${prefix}_c` },
     ];
-    stack = await TestStack.create({ repoProgram: true, config: fleetConfig(template, projects), label: "fleet3" });
+    stack = await TestStack.create({
+      repoProgram: true,
+      config: fleetConfig(template, projects),
+      label: "fleet3",
+    });
   });
 
   afterAll(async () => {
@@ -120,7 +140,9 @@ describe("a fleet of three projects", () => {
     const { json } = await stack.preview();
     expect(changedSteps(json)).toEqual([]);
     const { result } = await stack.preview({ json: false });
-    expect(result.stdout + result.stderr).toMatch(/project "Project A" keeps its schema: it was cloned from "tpl_[0-9a-f]+"/);
+    expect(result.stdout + result.stderr).toMatch(
+      /project "Project A" keeps its schema: it was cloned from "tpl_[0-9a-f]+"/,
+    );
     await stack.up();
     expect(await publicTables(`${prefix}_a`)).toEqual(["profiles", "users"]);
     const rows = await withAdmin((c) => c.query("SELECT email FROM users"), `${prefix}_a`);
@@ -139,7 +161,9 @@ describe("a fleet of three projects", () => {
     expect(await databaseExists(`${prefix}_a`)).toBe(false);
     expect(await databaseExists(`${prefix}_a2`)).toBe(true);
     const out = (await stack.outputs(true)).projects as Record<string, ProjectOut>;
-    const rows = await asProject(out["project-a"].connection_string, (c) => c.query("SELECT email FROM users"));
+    const rows = await asProject(out["project-a"].connection_string, (c) =>
+      c.query("SELECT email FROM users"),
+    );
     expect(rows.rows).toEqual([{ email: "a@example.com" }]);
     expect(await rolesLike(`${prefix}_a`)).toEqual([`${prefix}_a2_owner`]);
   });
@@ -156,7 +180,9 @@ describe("a fleet of three projects", () => {
     await stack.up({ args: ["--refresh"] });
     expect(await databaseExists(`${prefix}_c`)).toBe(true);
     const limit = await withAdmin((c) =>
-      c.query<{ datconnlimit: number }>("SELECT datconnlimit FROM pg_database WHERE datname = $1", [`${prefix}_b`]),
+      c.query<{ datconnlimit: number }>("SELECT datconnlimit FROM pg_database WHERE datname = $1", [
+        `${prefix}_b`,
+      ]),
     );
     expect(limit.rows[0].datconnlimit).toBe(-1);
   });

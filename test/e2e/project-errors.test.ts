@@ -26,7 +26,10 @@ describe("seed error codes", () => {
 
   it("TEMPLATE_NOT_FOUND: a template that does not exist", async () => {
     const name = uniqueName("nofound");
-    const stack = await newStack("tpl-missing", fleetConfig(`${template}_missing`, [{ name: "P", databaseName: name }]));
+    const stack = await newStack(
+      "tpl-missing",
+      fleetConfig(`${template}_missing`, [{ name: "P", databaseName: name }]),
+    );
     const up = await stack.up({ expectFailure: true });
     const text = up.stdout + up.stderr;
     expect(text).toContain("[TEMPLATE_NOT_FOUND]");
@@ -37,7 +40,10 @@ describe("seed error codes", () => {
   });
 
   it("DATABASE_ALREADY_EXISTS: a same-named database created by hand is left untouched", async () => {
-    const name = await createScratchDatabase("foreign", "CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42);");
+    const name = await createScratchDatabase(
+      "foreign",
+      "CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42);",
+    );
     const stack = await newStack("foreign", fleetConfig(template, [{ name: "P", databaseName: name }]));
     const up = await stack.up({ expectFailure: true });
     const text = up.stdout + up.stderr;
@@ -46,7 +52,9 @@ describe("seed error codes", () => {
     const rows = await withAdmin((c) => c.query("SELECT id FROM keep_me"), name);
     expect(rows.rows).toEqual([{ id: 42 }]);
     const comment = await withAdmin((c) =>
-      c.query("SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1", [name]),
+      c.query("SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1", [
+        name,
+      ]),
     );
     expect(comment.rows[0].c).toBeNull();
     expect(await rolesLike(name)).toEqual([]);

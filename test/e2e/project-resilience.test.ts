@@ -14,7 +14,11 @@ import { STACK, TestStack } from "../support/pulumi";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function projects(prefix: string, n: number) {
-  return Array.from({ length: n }, (_, i) => ({ name: `Project ${i}`, key: `p${i}`, databaseName: `${prefix}_${i}` }));
+  return Array.from({ length: n }, (_, i) => ({
+    name: `Project ${i}`,
+    key: `p${i}`,
+    databaseName: `${prefix}_${i}`,
+  }));
 }
 
 async function sessionIn(database: string): Promise<Client> {
@@ -56,8 +60,18 @@ describe("interrupted up", () => {
     const partial = (await databasesLike(prefix)).length;
     expect(partial).toBeGreaterThanOrEqual(3);
 
-    // README: clear pending operations, then run up again.
-    await stack.run(["refresh", "--clear-pending-creates", "--yes", "--non-interactive", "-s", STACK]);
+    // README: release the dead run's lock, clear pending operations, then run up again.
+    const cancel = await stack.run(["cancel", "--yes", "-s", STACK]);
+    expect(cancel.code, cancel.stdout + cancel.stderr).toBe(0);
+    const refresh = await stack.run([
+      "refresh",
+      "--clear-pending-creates",
+      "--yes",
+      "--non-interactive",
+      "-s",
+      STACK,
+    ]);
+    expect(refresh.code, refresh.stdout + refresh.stderr).toBe(0);
     await stack.up();
 
     const dbs = await databasesLike(prefix);
@@ -89,7 +103,10 @@ describe("50 projects while another session sits in the template", () => {
       const prefix = uniqueName(`busy_${c.mode}`);
       const stack = await TestStack.create({
         repoProgram: true,
-        config: fleetConfig(template, projects(prefix, 50), { templateBusy: c.mode, templateBusyTimeoutSeconds: 60 }),
+        config: fleetConfig(template, projects(prefix, 50), {
+          templateBusy: c.mode,
+          templateBusyTimeoutSeconds: 60,
+        }),
         label: `busy-${c.mode}`,
       });
       const holder = await sessionIn(template);

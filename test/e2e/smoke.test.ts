@@ -77,10 +77,7 @@ describe("real Pulumi engine against the real server", () => {
     stacks.push(stack);
     const pack = path.join(stack.dir, "pack");
     fs.mkdirSync(pack);
-    fs.writeFileSync(
-      path.join(pack, "PulumiPolicy.yaml"),
-      "runtime: nodejs\ndescription: smoke pack\n",
-    );
+    fs.writeFileSync(path.join(pack, "PulumiPolicy.yaml"), "runtime: nodejs\ndescription: smoke pack\n");
     fs.writeFileSync(
       path.join(pack, "package.json"),
       JSON.stringify({ name: "smoke-pack", version: "0.0.1", main: "index.ts" }),
@@ -103,7 +100,11 @@ new PolicyPack("smoke-pack", {
 });
 `,
     );
-    const { result } = await stack.preview({ args: ["--policy-pack", pack], json: false, expectFailure: true });
+    const { result } = await stack.preview({
+      args: ["--policy-pack", pack],
+      json: false,
+      expectFailure: true,
+    });
     const text = result.stdout + result.stderr;
     expect(text).toContain("[mandatory]  forbid-smoke-databases");
     expect(text).toMatch(/database smokepol_[0-9a-f]{8} is a smoke database/);

@@ -7,7 +7,10 @@ import { REPO_ROOT } from "../../scripts/lib/paths";
 import { withAdmin } from "./postgres";
 
 /** Seed 000's example template schema (the file `npm start` uses). */
-export const TEMPLATE_SQL = fs.readFileSync(path.join(REPO_ROOT, "templates", "example-template.sql"), "utf8");
+export const TEMPLATE_SQL = fs.readFileSync(
+  path.join(REPO_ROOT, "templates", "example-template.sql"),
+  "utf8",
+);
 
 export interface ProjectEntry {
   name: string;
@@ -52,9 +55,10 @@ export async function databasesLike(prefix: string): Promise<DatabaseRow[]> {
 /** Roles whose names start with `prefix`. */
 export async function rolesLike(prefix: string): Promise<string[]> {
   return withAdmin(async (c) => {
-    const r = await c.query<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname", [
-      `${prefix}%`,
-    ]);
+    const r = await c.query<{ rolname: string }>(
+      "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname",
+      [`${prefix}%`],
+    );
     return r.rows.map((row) => row.rolname);
   });
 }

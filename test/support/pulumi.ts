@@ -89,9 +89,15 @@ export class TestStack {
     const main = options.repoProgram ? path.relative(dir, path.join(REPO_ROOT, "index.ts")) : "index.ts";
     fs.writeFileSync(
       path.join(dir, "Pulumi.yaml"),
-      [`name: ${project}`, "runtime:", "  name: nodejs", "  options:", "    typescript: true", `main: ${main}`, ""].join(
-        "\n",
-      ),
+      [
+        `name: ${project}`,
+        "runtime:",
+        "  name: nodejs",
+        "  options:",
+        "    typescript: true",
+        `main: ${main}`,
+        "",
+      ].join("\n"),
     );
     if (options.program) stack.setProgram(options.program);
     const init = await stack.run(["stack", "init", STACK, "--non-interactive"]);
@@ -143,7 +149,11 @@ export class TestStack {
 
   /** Runs the CLI in the project folder. */
   run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-    return runPulumi(args, { cwd: this.dir, env: { ...this.env, ...env }, echo: !!process.env.PGFLEET_TEST_ECHO });
+    return runPulumi(args, {
+      cwd: this.dir,
+      env: { ...this.env, ...env },
+      echo: !!process.env.PGFLEET_TEST_ECHO,
+    });
   }
 
   /** Starts the CLI without waiting (for interruption tests); output is collected in `output`. */
@@ -166,7 +176,9 @@ export class TestStack {
     return r;
   }
 
-  up(opts: { expectFailure?: boolean; args?: string[]; env?: Record<string, string> } = {}): Promise<RunResult> {
+  up(
+    opts: { expectFailure?: boolean; args?: string[]; env?: Record<string, string> } = {},
+  ): Promise<RunResult> {
     return this.checked(
       ["up", "--yes", "--skip-preview", "--non-interactive", "-s", STACK, ...(opts.args ?? [])],
       opts.expectFailure,
@@ -188,7 +200,14 @@ export class TestStack {
     } = {},
   ): Promise<{ json: PreviewJson; result: RunResult }> {
     const asJson = opts.json ?? true;
-    const args = ["preview", ...(asJson ? ["--json"] : ["--diff"]), "--non-interactive", "-s", STACK, ...(opts.args ?? [])];
+    const args = [
+      "preview",
+      ...(asJson ? ["--json"] : ["--diff"]),
+      "--non-interactive",
+      "-s",
+      STACK,
+      ...(opts.args ?? []),
+    ];
     if (opts.refresh) args.push("--refresh");
     const result = await this.checked(args, opts.expectFailure, opts.env);
     let json: PreviewJson = {};
@@ -196,13 +215,17 @@ export class TestStack {
     try {
       json = JSON.parse(result.stdout) as PreviewJson;
     } catch {
-      if (!opts.expectFailure) throw new Error(`preview --json printed no JSON:\n${result.stdout}\n${result.stderr}`);
+      if (!opts.expectFailure)
+        throw new Error(`preview --json printed no JSON:\n${result.stdout}\n${result.stderr}`);
     }
     return { json, result };
   }
 
   refresh(opts: { expectFailure?: boolean } = {}): Promise<RunResult> {
-    return this.checked(["refresh", "--yes", "--skip-preview", "--non-interactive", "-s", STACK], opts.expectFailure);
+    return this.checked(
+      ["refresh", "--yes", "--skip-preview", "--non-interactive", "-s", STACK],
+      opts.expectFailure,
+    );
   }
 
   destroy(opts: { expectFailure?: boolean; env?: Record<string, string> } = {}): Promise<RunResult> {
@@ -223,7 +246,9 @@ export class TestStack {
   /** The stack's checkpoint file exactly as the backend stores it on disk. */
   stateFileText(): string {
     const dir = path.join(this.stateDir, ".pulumi", "stacks", this.project);
-    const file = [`${STACK}.json`, `${STACK}.json.gz`].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
+    const file = [`${STACK}.json`, `${STACK}.json.gz`]
+      .map((f) => path.join(dir, f))
+      .find((f) => fs.existsSync(f));
     if (!file) throw new Error(`no state file for stack ${STACK} in ${dir}`);
     return fs.readFileSync(file, "utf8");
   }
