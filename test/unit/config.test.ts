@@ -135,6 +135,11 @@ describe("parseStackConfig: valid configs", () => {
             backup: true,
           },
         ],
+        rlsPolicySets: {
+          "own-rows": {
+            tables: { users: { policies: [{ builder: "ownRowsOnly", column: "id", cast: "uuid" }] } },
+          },
+        },
       }),
     ],
     [
@@ -606,6 +611,21 @@ describe("formatConfigProblems", () => {
   });
 });
 
+describe("rlsPolicySets", () => {
+  it("refuses a project that names a policy set the stack does not define", () => {
+    const result = parseStackConfig(config({ projects: [{ name: "P", rlsPolicySets: ["nope"] }] }));
+    expect(result).toMatchObject({
+      ok: false,
+      problems: [
+        {
+          key: "pgfleet:projects[0].rlsPolicySets[0]",
+          message: expect.stringContaining('unknown policy set "nope"'),
+        },
+      ],
+    });
+  });
+});
+
 describe("STACK_CONFIG_KEYS", () => {
   it("lists the settings a stack may set under pgfleet:", () => {
     expect([...STACK_CONFIG_KEYS]).toEqual([
@@ -614,6 +634,7 @@ describe("STACK_CONFIG_KEYS", () => {
       "projects",
       "defaults",
       "reservedNames",
+      "rlsPolicySets",
     ]);
   });
 });
