@@ -519,8 +519,11 @@ async function remove(_id: string, props: TemplateDatabaseOutputs): Promise<void
   if (props.deletionPolicy === "retain" || !props.deletionPolicy) return;
   const name = props.databaseName;
   if (props.deletionPolicy === "backup-then-drop") {
+    // Loaded only for this policy: the backup runner lives in backup/.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { finalBackup } = require("../backup/final-backup") as typeof import("../backup/final-backup");
+    const { finalBackup } = require("../backup/final-backup") as {
+      finalBackup(server: ServerConnection, database: string, options: FinalBackupOptions): Promise<unknown>;
+    };
     try {
       await finalBackup(props.server, name, props.finalBackup!);
     } catch (err) {
