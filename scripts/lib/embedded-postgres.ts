@@ -167,6 +167,8 @@ export async function start(log: (line: string) => void = () => undefined): Prom
   const dataDir = path.join(dir, "data");
   const socketDir = path.join(dir, "run");
   const logFile = path.join(dir, "server.log");
+  // Folders on the way must stay traversable for the server user; only the socket folder is private.
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.mkdirSync(socketDir, { recursive: true, mode: 0o700 });
   const password = existing?.password ?? crypto.randomBytes(18).toString("base64url");
 
