@@ -82,3 +82,5 @@ const fleet = new Fleet("fleet", { config, servers });
 /** One entry per project, shaped like seed 000's API response (connection strings are secret). */
 export const projects = fleet.apiResponses;
 export const environment = config.environment;
+/** Each backup schedule's plan: its name on the server, databases, schedule and next run times. */
+export const backupPlans = fleet.backupPlans;

@@ -2,6 +2,8 @@
  * The fleet table printed by `npm start` and `pgfleet status`: stack outputs plus a live look
  * at each database. Passwords are masked.
  */
+import { lastBackupAt } from "../backup/catalog";
+import { CATALOG_DATABASE } from "../core/naming";
 import type { DbClient } from "../provider/db-client";
 import { connect, parseServerUrl } from "../provider/db-client";
 
@@ -48,46 +50,55 @@ export async function liveCheck(
   adminUrl: string,
 ): Promise<Map<string, LiveProject>> {
   const live = new Map<string, LiveProject>();
-  for (const p of projects) {
-    const r = await admin.query<{ size: string; conns: number }>(
-      "SELECT pg_database_size(d.oid)::text AS size, (SELECT count(*)::int FROM pg_stat_activity a WHERE a.datname = d.datname) AS conns " +
-        "FROM pg_database d WHERE d.datname = $1",
-      [p.database_name],
-    );
-    if (r.rows.length === 0) {
-      live.set(p.database_name, { exists: false });
-      continue;
-    }
-    const entry: LiveProject = {
-      exists: true,
-      sizeBytes: Number(r.rows[0].size),
-      connections: r.rows[0].conns,
-    };
-    try {
-      const c = await connect(parseServerUrl(adminUrl), p.database_name);
-      try {
-        const rls = await c.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM pg_class WHERE relkind = 'r' AND relrowsecurity",
-        );
-        entry.rlsTables = rls.rows[0].n;
-      } finally {
-        await c.end();
-      }
-    } catch {
-      // unreachable database: the row still shows size and connections
-    }
-    try {
-      const b = await admin.query<{ at: string }>(
-        "SELECT max(finished_at)::text AS at FROM pgfleet.backup_runs WHERE database_name = $1 AND succeeded",
-        [p.database_name],
-      );
-      entry.lastBackup = b.rows[0]?.at ?? undefined;
-    } catch {
-      // no backup history on this server
-    }
-    live.set(p.database_name, entry);
+  // Backup history lives in pgfleet's catalog database; a server without one has no backups.
+  const catalog = await connect(parseServerUrl(adminUrl), CATALOG_DATABASE).catch(() => undefined);
+  try {
+    for (const p of projects) live.set(p.database_name, await checkOne(admin, p, adminUrl, catalog));
+  } finally {
+    await catalog?.end();
   }
   return live;
+}
+
+/** One project's live facts. */
+async function checkOne(
+  admin: DbClient,
+  p: ProjectOutput,
+  adminUrl: string,
+  catalog: DbClient | undefined,
+): Promise<LiveProject> {
+  const r = await admin.query<{ size: string; conns: number }>(
+    "SELECT pg_database_size(d.oid)::text AS size, (SELECT count(*)::int FROM pg_stat_activity a WHERE a.datname = d.datname) AS conns " +
+      "FROM pg_database d WHERE d.datname = $1",
+    [p.database_name],
+  );
+  if (r.rows.length === 0) return { exists: false };
+  const entry: LiveProject = {
+    exists: true,
+    sizeBytes: Number(r.rows[0].size),
+    connections: r.rows[0].conns,
+  };
+  try {
+    const c = await connect(parseServerUrl(adminUrl), p.database_name);
+    try {
+      const rls = await c.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_class WHERE relkind = 'r' AND relrowsecurity",
+      );
+      entry.rlsTables = rls.rows[0].n;
+    } finally {
+      await c.end();
+    }
+  } catch {
+    // unreachable database: the row still shows size and connections
+  }
+  if (catalog) {
+    try {
+      entry.lastBackup = (await lastBackupAt(catalog, p.database_name))?.toISOString();
+    } catch {
+      // the catalog has no backup history (yet)
+    }
+  }
+  return entry;
 }
 
 /** Renders the table as fixed-width text. */

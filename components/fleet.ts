@@ -1,11 +1,14 @@
 /**
  * Fleet (`pgfleet:index:Fleet`): every project of a stack, built from validated stack config.
- * One ProjectDatabase per project, on the server the project names, plus its RLS policy sets.
+ * One ProjectDatabase per project, on the server the project names, plus its RLS policy sets,
+ * and one BackupSchedule per entry of `backups`.
  */
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { projectKey, type StackConfig } from "../core/config";
+import { backupProjects, projectKey, type StackConfig } from "../core/config";
 import { expandPolicyEntries, type RlsPolicyEntry } from "../core/rls-builders";
 import type { ServerConnection } from "../provider/db-client";
+import { BackupSchedule, defaultPlanName } from "./backup-schedule";
 import { ProjectDatabase, type ProjectApiResponse } from "./project-database";
 import { RlsPolicySet, type RlsTableSettings } from "./rls-policy-set";
 
@@ -16,11 +19,25 @@ export interface FleetArgs {
   servers: Record<string, pulumi.Input<ServerConnection>>;
 }
 
+/** What the stack shows of a backup schedule. */
+export interface BackupPlanSummary {
+  planName: string;
+  databases: string[];
+  schedule: string;
+  nextRuns: string[];
+  retention: { daily: number; weekly: number; monthly: number };
+  destination: string;
+}
+
 export class Fleet extends pulumi.ComponentResource {
   /** The projects by key. */
   public readonly projects: Record<string, ProjectDatabase>;
   /** Seed 000's API response per project key (secret: holds connection strings). */
   public readonly apiResponses: pulumi.Output<Record<string, ProjectApiResponse>>;
+  /** The backup schedules by name. */
+  public readonly backups: Record<string, BackupSchedule>;
+  /** Each backup schedule's plan: name on the server, databases, schedule, next runs, retention. */
+  public readonly backupPlans: pulumi.Output<Record<string, BackupPlanSummary>>;
 
   constructor(name: string, args: FleetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pgfleet:index:Fleet", name, {}, opts);
@@ -71,12 +88,55 @@ export class Fleet extends pulumi.ComponentResource {
         );
       }
     }
+    this.backups = {};
+    for (const [scheduleName, schedule] of Object.entries(config.backups)) {
+      const databases = backupProjects(config, schedule).map((key) => this.projects[key]);
+      if (databases.length === 0) continue; // nothing on that server to back up (yet)
+      this.backups[scheduleName] = new BackupSchedule(
+        `backup-${scheduleName}`,
+        {
+          databases,
+          server: args.servers[schedule.server ?? serverNames[0]],
+          planName: defaultPlanName(pulumi.getStack(), scheduleName),
+          schedule: schedule.schedule,
+          retention: schedule.retention,
+          // Programs run in the project folder: a relative destination is taken from there.
+          destination: path.resolve(schedule.destination),
+          verify: schedule.verify,
+          compressionLevel: schedule.compressionLevel,
+        },
+        { parent: this },
+      );
+    }
     const keys = Object.keys(this.projects);
     this.apiResponses = pulumi.secret(
       pulumi
         .all(keys.map((k) => this.projects[k].apiResponse))
         .apply((responses) => Object.fromEntries(responses.map((r, i) => [keys[i], r]))),
     );
-    this.registerOutputs({ apiResponses: this.apiResponses });
+    const scheduleNames = Object.keys(this.backups);
+    const summaries = scheduleNames.map((n): pulumi.Output<BackupPlanSummary> =>
+      pulumi
+        .all([
+          this.backups[n].planName,
+          this.backups[n].databases,
+          this.backups[n].schedule,
+          this.backups[n].nextRuns,
+          this.backups[n].retention,
+          this.backups[n].destination,
+        ])
+        .apply(([planName, databases, schedule, nextRuns, retention, destination]) => ({
+          planName,
+          databases,
+          schedule,
+          nextRuns,
+          retention,
+          destination,
+        })),
+    );
+    this.backupPlans = pulumi
+      .all(summaries)
+      .apply((plans) => Object.fromEntries(plans.map((p, i) => [scheduleNames[i], p])));
+    this.registerOutputs({ apiResponses: this.apiResponses, backupPlans: this.backupPlans });
   }
 }

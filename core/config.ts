@@ -5,6 +5,7 @@
  * key (`pgfleet:projects[2].databaseName`) and what to do about it. Pure: no I/O.
  */
 import { z } from "zod";
+import { PLAN_NAME_PATTERN, scheduleProblem, VERIFY_MODES } from "./backup-plan";
 import { RLS_BUILDERS } from "./rls-builders";
 import { validateDatabaseName } from "./naming";
 
@@ -176,7 +177,10 @@ export const projectConfigSchema = z.strictObject(
     rlsPolicySets: z
       .array(nonEmptyString("a policy set name"), { error: must("a list of policy set names") })
       .optional(),
-    /** Whether the project gets a backup schedule. */
+    /**
+     * `false` leaves the project out of the backup schedules that do not list their projects.
+     * @default true
+     */
     backup: flag().optional(),
   },
   { error: must("an object of project settings", '{ name: "My Project" }') },
@@ -239,6 +243,46 @@ export const rlsPolicySetSchema = z
   })
   .strict();
 
+const retentionCount = (example: string) =>
+  integer(0, undefined, "a number of backups ≥ 0", example).optional();
+
+/**
+ * One backup schedule (`pgfleet:backups.<name>`): a BackupSchedule over projects of one server.
+ * The name (lowercase letters, digits, `_`, `-`) becomes the plan's name on the server,
+ * prefixed with the stack.
+ */
+export const backupScheduleConfigSchema = z.strictObject(
+  {
+    /**
+     * The directory the runner writes to (one sub-folder per database); a relative path is taken
+     * from the Pulumi project folder (where Pulumi.yaml is).
+     */
+    destination: nonEmptyString("a directory", '"/var/backups/pgfleet"'),
+    /** Cron expression in UTC (5 fields, or 6 with seconds). @default "0 2 * * *" */
+    schedule: nonEmptyString("a cron expression (UTC)", '"0 2 * * *"').optional(),
+    /** Grandfather-father-son retention. @default { daily: 7, weekly: 4, monthly: 12 } */
+    retention: z
+      .strictObject(
+        { daily: retentionCount("7"), weekly: retentionCount("4"), monthly: retentionCount("12") },
+        { error: must("an object of retention counts", "{ daily: 7, weekly: 4, monthly: 12 }") },
+      )
+      .optional(),
+    /** How each dump is verified: `list` or `restore` (test restore). @default "list" */
+    verify: z.enum(VERIFY_MODES, { error: must(oneOf(VERIFY_MODES)) }).optional(),
+    /** `pg_dump -Z` level 0–9. @default 6 */
+    compressionLevel: integer(0, 9, "a compression level from 0 to 9", "6").optional(),
+    /** The server whose projects it backs up (a key of `servers`). @default the only server */
+    server: z.string({ error: must("the name of a server of `servers`") }).optional(),
+    /**
+     * Project keys to back up. @default every project on the server, except those with `backup: false`
+     */
+    projects: z
+      .array(nonEmptyString("a project key"), { error: must("a list of project keys", "[project-alpha]") })
+      .optional(),
+  },
+  { error: must("an object of backup settings", '{ destination: "/var/backups/pgfleet" }') },
+);
+
 /** The whole `pgfleet:*` config of a stack (keys without the namespace). */
 export const stackConfigSchema = z
   .strictObject(
@@ -272,6 +316,15 @@ export const stackConfigSchema = z
           rlsPolicySetSchema,
         )
         .default(() => ({})),
+      /** Backup schedules by name; each backs up projects of one server. @default {} */
+      backups: z
+        .record(z.string(), backupScheduleConfigSchema, {
+          error: must(
+            "a map of schedule name to backup settings",
+            '{ nightly: { destination: "/var/backups/pgfleet" } }',
+          ),
+        })
+        .default(() => ({})),
     },
     { error: must("an object of pgfleet settings") },
   )
@@ -289,6 +342,8 @@ export type ServerConfig = z.infer<typeof serverConfigSchema>;
 export type ProjectConfig = z.infer<typeof projectConfigSchema>;
 /** The stack's project defaults (after defaults). */
 export type ProjectDefaults = z.infer<typeof projectDefaultsSchema>;
+/** One backup schedule's settings. */
+export type BackupScheduleConfig = z.infer<typeof backupScheduleConfigSchema>;
 /** The validated `pgfleet:*` config of a stack. */
 export type StackConfig = z.infer<typeof stackConfigSchema>;
 
@@ -413,6 +468,7 @@ function crossFieldIssues(config: unknown): PathIssue[] {
       });
     }
   });
+  issues.push(...backupIssues(config, serverNames));
   if (finalBackupUsers.length > 0 && defaults.finalBackupDirectory === undefined) {
     issues.push({
       path: ["defaults", "finalBackupDirectory"],
@@ -420,6 +476,82 @@ function crossFieldIssues(config: unknown): PathIssue[] {
         `missing: ${finalBackupUsers.join(", ")} ${finalBackupUsers.length === 1 ? "uses" : "use"} deletionPolicy "backup-then-drop", which writes a final ` +
         'dump into this directory; set it, e.g. "/var/backups/pgfleet/final", or choose another deletionPolicy',
     });
+  }
+  return issues;
+}
+
+/**
+ * The projects a backup schedule covers: its `projects`, else every project on its server whose
+ * `backup` is not false.
+ *
+ * @returns the project keys, in config order.
+ */
+export function backupProjects(config: StackConfig, schedule: BackupScheduleConfig): string[] {
+  if (schedule.projects) return [...schedule.projects];
+  const serverNames = Object.keys(config.servers);
+  const server = schedule.server ?? serverNames[0];
+  return config.projects
+    .filter((p) => (p.server ?? serverNames[0]) === server && p.backup !== false)
+    .map((p) => projectKey(p));
+}
+
+/** Backup schedules: names, servers, project keys and cron expressions. */
+function backupIssues(config: Record<string, unknown>, serverNames: string[] | undefined): PathIssue[] {
+  if (!isRecord(config.backups)) return [];
+  const issues: PathIssue[] = [];
+  const projects = Array.isArray(config.projects) ? config.projects.filter(isRecord) : [];
+  const serverOf = new Map<string, unknown>();
+  for (const p of projects) {
+    if (typeof p.name !== "string") continue;
+    serverOf.set(
+      projectKey({ name: p.name.trim(), key: typeof p.key === "string" ? p.key : undefined }),
+      p.server,
+    );
+  }
+  for (const [name, schedule] of Object.entries(config.backups)) {
+    const at = (...rest: (string | number)[]): (string | number)[] => ["backups", name, ...rest];
+    if (!PLAN_NAME_PATTERN.test(name)) {
+      issues.push({
+        path: at(),
+        message: `backup schedule name ${show(name)} must start with a lowercase letter and hold only lowercase letters, digits, _ and -: rename it`,
+      });
+    }
+    if (!isRecord(schedule)) continue;
+    if (typeof schedule.schedule === "string") {
+      const problem = scheduleProblem(schedule.schedule);
+      if (problem) issues.push({ path: at("schedule"), message: problem });
+    }
+    let server: unknown = schedule.server;
+    if (serverNames && serverNames.length > 0) {
+      if (typeof server === "string" && !serverNames.includes(server)) {
+        issues.push({
+          path: at("server"),
+          message: `unknown server ${show(server)}: set it to one of ${serverNames.join(", ")}`,
+        });
+      } else if (server === undefined && serverNames.length > 1) {
+        issues.push({
+          path: at("server"),
+          message: `missing: the stack has several servers (${serverNames.join(", ")}); set it to one of them`,
+        });
+      }
+      server ??= serverNames[0];
+    }
+    if (Array.isArray(schedule.projects)) {
+      schedule.projects.forEach((key: unknown, j: number) => {
+        if (typeof key !== "string") return;
+        if (!serverOf.has(key)) {
+          issues.push({
+            path: at("projects", j),
+            message: `unknown project key ${show(key)}; the stack's project keys are ${[...serverOf.keys()].join(", ") || "none"}`,
+          });
+        } else if ((serverOf.get(key) ?? serverNames?.[0]) !== server) {
+          issues.push({
+            path: at("projects", j),
+            message: `project ${show(key)} is on server ${show(serverOf.get(key) ?? serverNames?.[0])}, not on this schedule's server ${show(server)}: a schedule backs up one server; declare another schedule for it`,
+          });
+        }
+      });
+    }
   }
   return issues;
 }
@@ -462,6 +594,7 @@ function knownSettingsAt(path: ReadonlyArray<PropertyKey>): string[] {
   if (first === "servers" && path.length === 2) return Object.keys(serverConfigSchema.shape);
   if (first === "projects" && path.length === 2) return Object.keys(projectConfigSchema.shape);
   if (first === "defaults" && path.length === 1) return Object.keys(projectDefaultsSchema.shape);
+  if (first === "backups" && path.length === 2) return Object.keys(backupScheduleConfigSchema.shape);
   return [];
 }
 

@@ -3,7 +3,7 @@
  *  1. start the embedded PostgreSQL server (or use PGFLEET_ADMIN_URL);
  *  2. create the example template `project_template` (seed 000's schema) when missing;
  *  3. find or build the pinned Pulumi toolchain;
- *  4. `pulumi up` of the dev stack, with progress;
+ *  4. `pulumi up` of the dev stack with the policy pack (dev enforcement), with progress;
  *  5. print the fleet table and how to connect.
  * Running it again changes nothing and says so.
  */
@@ -15,7 +15,7 @@ import { connect, parseServerUrl } from "../provider/db-client";
 import { ident } from "../provider/sql";
 import * as embedded from "./lib/embedded-postgres";
 import { REPO_ROOT } from "./lib/paths";
-import { pulumiEnv, runPulumi } from "./lib/pulumi-cli";
+import { policyPackArgs, pulumiEnv, runPulumi } from "./lib/pulumi-cli";
 import { ensureToolchain } from "./lib/toolchain";
 
 const STACK = "dev";
@@ -73,8 +73,9 @@ async function main(): Promise<void> {
   const env = { ...pulumiEnv({ toolchain }), PGFLEET_ADMIN_URL: adminUrl };
   pulumi(["stack", "select", STACK, "--create", "--non-interactive"], env, true);
 
-  say(`pulumi up --stack ${STACK}`);
-  const up = await runPulumi(["up", "--yes", "--skip-preview", "--non-interactive", "--stack", STACK], {
+  say(`pulumi up --stack ${STACK} (policy pack: stacks/policy.${STACK}.json)`);
+  const upArgs = ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", STACK];
+  const up = await runPulumi([...upArgs, ...policyPackArgs(STACK)], {
     cwd: REPO_ROOT,
     env,
     echo: true,

@@ -6,7 +6,7 @@
 import { spawn, type SpawnOptions } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PULUMI_HOME, STATE_DIR } from "./paths";
+import { PULUMI_HOME, REPO_ROOT, STATE_DIR } from "./paths";
 import { ensureToolchain, type Toolchain } from "./toolchain";
 
 /** The passphrase of local dev/test stacks when the user sets none. Not for shared stacks. */
@@ -27,7 +27,10 @@ export function pulumiEnv(options: PulumiEnvOptions = {}): NodeJS.ProcessEnv {
     ...process.env,
     PATH: [...toolchain.path, process.env.PATH ?? ""].join(path.delimiter),
     PULUMI_HOME,
-    PULUMI_BACKEND_URL: process.env.PULUMI_BACKEND_URL ?? `file://${stateDir}`,
+    // metadata=skip: no `.attrs` sidecar files. The sidecar is the one file the local backend writes
+    // in place rather than through a temporary file and a rename, so a `kill -9` at the wrong moment
+    // left it empty and every later command failed with "failed to load checkpoint: EOF".
+    PULUMI_BACKEND_URL: process.env.PULUMI_BACKEND_URL ?? `file://${stateDir}?metadata=skip`,
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
@@ -67,4 +70,15 @@ export function runPulumi(
     child.on("error", reject);
     child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
   });
+}
+
+/**
+ * `--policy-pack policies --policy-pack-config stacks/policy.<stack>.json`: the policy pack at the
+ * environment's enforcement, for a stack that has a policy config; nothing otherwise.
+ */
+export function policyPackArgs(stack: string | undefined): string[] {
+  if (!stack) return [];
+  const config = path.join(REPO_ROOT, "stacks", `policy.${stack}.json`);
+  if (!fs.existsSync(config)) return [];
+  return ["--policy-pack", path.join(REPO_ROOT, "policies"), "--policy-pack-config", config];
 }

@@ -5,6 +5,7 @@
  * - 50 projects from one template in one `up` while another session sits in the template, for
  *   each `templateBusy` mode.
  */
+import * as fs from "node:fs";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { databasesLike, fleetConfig, rolesLike, TEMPLATE_SQL } from "../support/fleet";
@@ -59,6 +60,14 @@ describe("interrupted up", () => {
     await new Promise((r) => run.child.once("close", r));
     const partial = (await databasesLike(prefix)).length;
     expect(partial).toBeGreaterThanOrEqual(3);
+    // The backend writes every state file through a temporary file and a rename; the `.attrs`
+    // sidecars it would otherwise write in place (and a kill could leave empty, so that every
+    // later command failed with "failed to load checkpoint: EOF") are turned off.
+    const sidecars = fs
+      .readdirSync(stack.stateDir, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith(".attrs"));
+    expect(sidecars).toEqual([]);
 
     // README: release the dead run's lock, clear pending operations, then run up again.
     const cancel = await stack.run(["cancel", "--yes", "-s", STACK]);

@@ -1,7 +1,9 @@
 /**
- * The three committed stacks preview for real. Staging and prod name servers that do not exist
- * here, so the test points them at the test server by a test-only override of
- * `pgfleet:servers` (their files are not edited); every other setting is the committed one.
+ * The three committed stacks preview for real, with the policy pack at their environment's
+ * enforcement (stacks/policy.<env>.json): each stack passes its own gate (no mandatory violation).
+ * Staging and prod name servers that do not exist here, so the test points them at the test
+ * server by a test-only override of `pgfleet:servers` (their files are not edited); every other
+ * setting is the committed one.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -17,6 +19,8 @@ function committedConfig(env: string): Record<string, unknown> {
   const file = path.join(REPO_ROOT, "stacks", `Pulumi.${env}.yaml`);
   return (yaml.load(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> }).config;
 }
+
+const policyConfig = (env: string) => path.join(REPO_ROOT, "stacks", `policy.${env}.json`);
 
 describe("stacks/Pulumi.<env>.yaml", () => {
   const stacks: TestStack[] = [];
@@ -37,7 +41,9 @@ describe("stacks/Pulumi.<env>.yaml", () => {
         config: { ...config, "pgfleet:servers": override },
       });
       stacks.push(stack);
-      const { json } = await stack.preview();
+      const { json } = await stack.preview({
+        args: ["--policy-pack", path.join(REPO_ROOT, "policies"), "--policy-pack-config", policyConfig(env)],
+      });
       const creates = (json.steps ?? []).filter(
         (s) => s.op === "create" && s.urn.includes("TemplateDatabase"),
       );
@@ -45,6 +51,10 @@ describe("stacks/Pulumi.<env>.yaml", () => {
       expect(creates.length).toBe(projects.length);
       const policy = (config["pgfleet:defaults"] as { deletionPolicy: string }).deletionPolicy;
       for (const step of creates) expect(step.newState?.inputs?.deletionPolicy).toBe(policy);
+      // Every project is in a backup plan.
+      const plans = (json.steps ?? []).filter((s) => s.op === "create" && s.urn.includes("BackupPlan"));
+      const covered = plans.flatMap((s) => (s.newState?.inputs?.databases as string[] | undefined) ?? []);
+      expect(covered.sort()).toEqual(projects.map((p) => p.databaseName).sort());
     });
   }
 

@@ -19,6 +19,7 @@ export interface ProjectEntry {
   template?: string;
   connectionLimit?: number;
   deletionPolicy?: string;
+  backup?: boolean;
 }
 
 /** A dev-like stack config on the test server (`embedded: true` resolves PGFLEET_ADMIN_URL). */

@@ -10,6 +10,7 @@ import {
   STACK_CONFIG_KEYS,
   configKey,
   formatConfigProblems,
+  backupProjects,
   parseStackConfig,
   projectKey,
   type ConfigProblem,
@@ -626,6 +627,83 @@ describe("rlsPolicySets", () => {
   });
 });
 
+describe("backups", () => {
+  const projects = [
+    { name: "Alpha", databaseName: "alpha" },
+    { name: "Beta", databaseName: "beta", backup: false },
+    { name: "Gamma", databaseName: "gamma" },
+  ];
+
+  it("covers every project of its server except backup: false, with the plan's defaults left to the plan", () => {
+    const c = parsed(config({ projects, backups: { nightly: { destination: "/var/backups/pgfleet" } } }));
+    expect(c.backups).toEqual({ nightly: { destination: "/var/backups/pgfleet" } });
+    expect(backupProjects(c, c.backups.nightly)).toEqual(["alpha", "gamma"]);
+  });
+
+  it("covers exactly the projects it lists", () => {
+    const c = parsed(
+      config({ projects, backups: { some: { destination: "/b", projects: ["beta"], verify: "restore" } } }),
+    );
+    expect(backupProjects(c, c.backups.some)).toEqual(["beta"]);
+  });
+
+  it("keeps to its own server when the stack has several", () => {
+    const c = parsed({
+      environment: "prod",
+      servers: twoServers,
+      projects: [
+        { name: "On A", server: "a" },
+        { name: "On B", server: "b" },
+      ],
+      backups: { b: { destination: "/b", server: "b" } },
+    });
+    expect(backupProjects(c, c.backups.b)).toEqual(["on-b"]);
+  });
+
+  it("reports every problem at once, each with its key", () => {
+    const found = problems({
+      environment: "prod",
+      servers: twoServers,
+      projects: [{ name: "On A", server: "a" }],
+      backups: {
+        Nightly: { destination: "/b", server: "a" },
+        weekly: {
+          destination: "",
+          schedule: "every day",
+          retention: { daily: -1, hourly: 2 },
+          verify: "checksum",
+          compressionLevel: 10,
+          projects: ["nope", "on-a"],
+          server: "b",
+        },
+        other: { destination: "/b" },
+      },
+    });
+    expect(found.map((p) => p.key).sort()).toEqual(
+      [
+        "pgfleet:backups.Nightly",
+        "pgfleet:backups.weekly.destination",
+        "pgfleet:backups.weekly.schedule",
+        "pgfleet:backups.weekly.retention.daily",
+        "pgfleet:backups.weekly.retention.hourly",
+        "pgfleet:backups.weekly.verify",
+        "pgfleet:backups.weekly.compressionLevel",
+        "pgfleet:backups.weekly.projects[0]",
+        "pgfleet:backups.weekly.projects[1]",
+        "pgfleet:backups.other.server",
+      ].sort(),
+    );
+    const message = (key: string) => found.find((p) => p.key === key)?.message;
+    expect(message("pgfleet:backups.weekly.schedule")).toMatch(/"every day" is not a valid cron expression/);
+    expect(message("pgfleet:backups.weekly.projects[0]")).toMatch(/unknown project key "nope"/);
+    expect(message("pgfleet:backups.weekly.projects[1]")).toMatch(
+      /is on server "a", not on this schedule's server "b"/,
+    );
+    expect(message("pgfleet:backups.other.server")).toMatch(/several servers/);
+    expect(message("pgfleet:backups.weekly.retention.hourly")).toMatch(/unknown setting/);
+  });
+});
+
 describe("STACK_CONFIG_KEYS", () => {
   it("lists the settings a stack may set under pgfleet:", () => {
     expect([...STACK_CONFIG_KEYS]).toEqual([
@@ -635,6 +713,7 @@ describe("STACK_CONFIG_KEYS", () => {
       "defaults",
       "reservedNames",
       "rlsPolicySets",
+      "backups",
     ]);
   });
 });
