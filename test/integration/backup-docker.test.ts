@@ -120,13 +120,7 @@ async function ensureBaseImage(): Promise<string | undefined> {
   try {
     const r = await sh(
       debootstrap,
-      [
-        "--variant=minbase",
-        "--include=postgresql-client-15",
-        "bookworm",
-        root,
-        mirror,
-      ],
+      ["--variant=minbase", "--include=postgresql-client-15", "bookworm", root, mirror],
       15 * 60_000,
     );
     if (r.code !== 0)
