@@ -15,6 +15,7 @@
  * - delete: by deletion policy (retain, drop, backup-then-drop).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { PgfleetError } from "../core/errors";
 import {
   RESERVED_DATABASE_NAMES,
@@ -157,6 +158,9 @@ export class TemplateDatabase extends pulumi.dynamic.Resource {
 
 const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
 
+/** How the engine hands a dynamic provider's `check` a value that is not known yet. */
+const UNKNOWN: string = unknownValue;
+
 function checkInputs(news: TemplateDatabaseInputs): pulumi.dynamic.CheckFailure[] {
   const failures: pulumi.dynamic.CheckFailure[] = [];
   const fail = (property: string, reason: string) => failures.push({ property, reason });
@@ -232,7 +236,13 @@ async function check(
     inputs.nameSource = "generated";
   }
   if (!inputs.ref) inputs.ref = olds.ref ?? newNameSuffix() + newNameSuffix();
-  return { inputs, failures: checkInputs(inputs) };
+  // A value a preview does not know yet (another resource's output) is judged once it is known.
+  const unknown = new Set(
+    Object.entries(inputs)
+      .filter(([, v]) => v === UNKNOWN)
+      .map(([k]) => k),
+  );
+  return { inputs, failures: checkInputs(inputs).filter((f) => !unknown.has(f.property)) };
 }
 
 /** Properties whose change is applied in place by `update`. */

@@ -1,0 +1,46 @@
+/**
+ * TemplateDatabase's `check`, the function the engine calls at preview: a bad name fails with its
+ * seed code; a value the preview does not know yet (another resource's output) is not judged.
+ * `check` does no I/O, so no server is needed.
+ */
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
+import { describe, expect, it } from "vitest";
+import { operations, type TemplateDatabaseInputs } from "../../provider/template-database";
+
+const inputs = (over: Partial<TemplateDatabaseInputs>): TemplateDatabaseInputs => ({
+  server: { host: "127.0.0.1", port: 5432, user: "admin" },
+  stack: "pgfleet/test",
+  key: "alpha",
+  ref: "",
+  displayName: "Alpha",
+  template: "project_template",
+  connectionLimit: -1,
+  strategy: "auto",
+  deletionPolicy: "retain",
+  templateBusy: "wait",
+  templateBusyTimeoutSeconds: 30,
+  ...over,
+});
+
+describe("TemplateDatabase check", () => {
+  it("fails a bad name with INVALID_DATABASE_NAME, naming the project", async () => {
+    const r = await operations.check({}, inputs({ databaseName: "My-Project" }));
+    expect(r.failures).toEqual([
+      {
+        property: "databaseName",
+        reason: expect.stringMatching(/^\[INVALID_DATABASE_NAME\] project "Alpha": /),
+      },
+    ]);
+  });
+
+  it("does not judge a database name or template that is not known yet", async () => {
+    const r = await operations.check({}, inputs({ databaseName: unknownValue, template: unknownValue }));
+    expect(r.failures).toEqual([]);
+    expect(r.inputs?.databaseName).toBe(unknownValue);
+  });
+
+  it("still reports the known problems next to an unknown name", async () => {
+    const r = await operations.check({}, inputs({ databaseName: unknownValue, connectionLimit: -5 }));
+    expect(r.failures?.map((f) => f.property)).toEqual(["connectionLimit"]);
+  });
+});
