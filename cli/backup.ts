@@ -32,8 +32,9 @@ export const HELP = `usage: pgfleet backup <command> [options]
 
 Runs the backup plans declared with BackupSchedule (stored in the "${CATALOG_DATABASE}" database of
 the server) and manages their backups. Every dump is pg_dump -Fc written to a temporary name,
-fsynced, checksummed (sha256), verified (pg_restore), then renamed and recorded; a partial dump
-never counts. Retention is grandfather-father-son per plan and database.
+fsynced, checksummed (sha256), verified (pg_restore --list, or a test restore), then renamed
+and recorded; a partial dump never counts. Retention is grandfather-father-son per plan and
+database.
 
 commands:
   run [--due | --now] [--project <db>] [--plan <name>]

@@ -106,8 +106,9 @@ export interface BackupScheduleArgs {
    */
   destination: pulumi.Input<string>;
   /**
-   * How each dump is verified before it counts: `list` (pg_restore reads the table of contents
-   * and every entry) or `restore` (test restore into a scratch database, then dropped). Updated
+   * How each dump is verified before it counts: `list` (`pg_restore --list` reads its table of
+   * contents) or `restore` (test restore into a scratch database, then dropped). Either way the
+   * sha256 is recorded; `pgfleet backup verify` later checks it and reads every entry. Updated
    * in place.
    * @default "list"
    */
