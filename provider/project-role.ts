@@ -172,18 +172,27 @@ async function create(inputs: ProjectRoleInputs): Promise<pulumi.dynamic.CreateR
           "choose another database name for the project, or drop the role",
       );
     }
-    if (existing) {
+    // Role and mark in one transaction: a crash cannot leave our role unmarked (and so refused as
+    // someone else's on the next run).
+    await client.query("BEGIN");
+    try {
+      if (existing) {
+        await client.query(
+          `ALTER ROLE ${role} WITH LOGIN PASSWORD ${literal(password)} CONNECTION LIMIT ${inputs.connectionLimit}`,
+        );
+      } else {
+        await client.query(
+          `CREATE ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${literal(password)} CONNECTION LIMIT ${inputs.connectionLimit}`,
+        );
+      }
       await client.query(
-        `ALTER ROLE ${role} WITH LOGIN PASSWORD ${literal(password)} CONNECTION LIMIT ${inputs.connectionLimit}`,
+        `COMMENT ON ROLE ${role} IS ${literal(formatMark({ stack: inputs.stack, key: inputs.key }))}`,
       );
-    } else {
-      await client.query(
-        `CREATE ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${literal(password)} CONNECTION LIMIT ${inputs.connectionLimit}`,
-      );
+      await client.query("COMMIT");
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw err;
     }
-    await client.query(
-      `COMMENT ON ROLE ${role} IS ${literal(formatMark({ stack: inputs.stack, key: inputs.key }))}`,
-    );
     await grantAccess(client, inputs);
   } catch (err) {
     throw mapError(

@@ -69,6 +69,70 @@ export async function connectMaintenance(server: ServerConnection, avoid?: strin
   return connect(server, CATALOG_DATABASE);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Clone intents. `CREATE DATABASE` cannot run in a transaction, so it cannot share one with the
+// `COMMENT` that marks the database as ours: a crash between the two (the provider process killed)
+// would leave our own database unmarked, and the next run would refuse it as
+// DATABASE_ALREADY_EXISTS. So the mark is first written here, in pgfleet's catalog database
+// (where the admin connection already is), and removed once the COMMENT is in place. A database
+// without any COMMENT whose name has an intent with this stack and key is ours.
+
+const INTENTS = "pgfleet_clone_intents";
+
+async function ensureIntents(client: DbClient): Promise<void> {
+  try {
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS public.${INTENTS} (datname text PRIMARY KEY, mark text NOT NULL, ` +
+        "recorded_at timestamptz NOT NULL DEFAULT now())",
+    );
+  } catch (err) {
+    // 23505 / 42P07: created meanwhile by a parallel operation.
+    const state = sqlStateOf(err);
+    if (state !== "23505" && state !== "42P07") throw err;
+  }
+}
+
+/** Records that `datname` is about to be created carrying `mark`. `client` is on the catalog database. */
+export async function recordCloneIntent(
+  client: DbClient,
+  datname: string,
+  mark: OwnershipMark,
+): Promise<void> {
+  await ensureIntents(client);
+  await client.query(
+    `INSERT INTO public.${INTENTS} (datname, mark) VALUES ($1, $2) ` +
+      "ON CONFLICT (datname) DO UPDATE SET mark = EXCLUDED.mark, recorded_at = now()",
+    [datname, formatMark(mark)],
+  );
+}
+
+/** Forgets the intent for `datname` (its database is marked, or was never created). */
+export async function clearCloneIntent(client: DbClient, datname: string): Promise<void> {
+  await client.query(`DELETE FROM public.${INTENTS} WHERE datname = $1`, [datname]).catch((err) => {
+    if (sqlStateOf(err) !== "42P01") throw err; // no intents table: nothing to forget
+  });
+}
+
+/** The intents recorded for a stack and key: database name → mark. */
+export async function cloneIntentsOf(
+  client: DbClient,
+  owner: Pick<OwnershipMark, "stack" | "key">,
+): Promise<Map<string, OwnershipMark>> {
+  const found = new Map<string, OwnershipMark>();
+  try {
+    const rows = (
+      await client.query<{ datname: string; mark: string }>(`SELECT datname, mark FROM public.${INTENTS}`)
+    ).rows;
+    for (const row of rows) {
+      const mark = parseMark(row.mark);
+      if (sameOwner(mark, owner)) found.set(row.datname, mark!);
+    }
+  } catch (err) {
+    if (sqlStateOf(err) !== "42P01") throw err; // no intents table: no intents
+  }
+  return found;
+}
+
 export interface ErrorContext {
   database: string;
   template?: string;

@@ -26,10 +26,13 @@ import {
 import { withClient, type DbClient, type ServerConnection } from "./db-client";
 import { delegatingProvider, type ProviderOperations } from "./dynamic";
 import {
+  clearCloneIntent,
+  cloneIntentsOf,
   connectMaintenance,
   formatMark,
   mapError,
   parseMark,
+  recordCloneIntent,
   sameOwner,
   serverVersionNum,
   sessionsIn,
@@ -287,12 +290,22 @@ async function findDatabase(client: DbClient, name: string): Promise<DbRow | und
   return (await client.query<DbRow>(`${DB_QUERY} WHERE d.datname = $1`, [name])).rows[0];
 }
 
-/** A database carrying our mark for this stack and key, whatever its name now. */
+/**
+ * A database of this stack and key, whatever its name now: one carrying our mark, or one without
+ * any comment that a clone intent of this stack and key names (created, then interrupted before
+ * the mark was written).
+ */
 async function findOurs(client: DbClient, stack: string, key: string): Promise<DbRow | undefined> {
   const rows = (
     await client.query<DbRow>(`${DB_QUERY} WHERE shobj_description(d.oid, 'pg_database') LIKE 'pgfleet:%'`)
   ).rows;
-  return rows.find((r) => sameOwner(parseMark(r.comment), { stack, key }));
+  const marked = rows.find((r) => sameOwner(parseMark(r.comment), { stack, key }));
+  if (marked) return marked;
+  for (const [datname, mark] of await cloneIntentsOf(client, { stack, key })) {
+    const row = await findDatabase(client, datname);
+    if (row && !row.comment) return { ...row, comment: formatMark(mark) };
+  }
+  return undefined;
 }
 
 async function chooseStrategy(
@@ -377,7 +390,9 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
     const existing = await findDatabase(client, db);
     let adopted: DbRow | undefined;
     if (existing) {
-      if (!sameOwner(parseMark(existing.comment), inputs)) {
+      const owner =
+        parseMark(existing.comment) ?? (ours?.datname === db ? parseMark(ours.comment) : undefined);
+      if (!sameOwner(owner, inputs)) {
         throw new PgfleetError(
           "DATABASE_ALREADY_EXISTS",
           `database "${db}" already exists and was not created by this stack (${inputs.stack}) for project "${inputs.displayName}"; ` +
@@ -385,7 +400,7 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
           "42P04",
         );
       }
-      adopted = existing;
+      adopted = ours?.datname === db ? ours : existing;
     } else if (ours && inputs.nameSource === "generated") {
       adopted = ours;
     }
@@ -414,13 +429,20 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
         );
       }
       const strategy = await chooseStrategy(client, inputs.strategy, Number(tpl.bytes));
-      await createDatabase(client, inputs, strategy);
+      await recordCloneIntent(client, db, mark);
+      try {
+        await createDatabase(client, inputs, strategy);
+      } catch (err) {
+        await clearCloneIntent(client, db).catch(() => undefined);
+        throw err;
+      }
       strategyUsed = strategy ?? "default";
       insertedAt = new Date().toISOString();
     }
     await client.query(
       `COMMENT ON DATABASE ${ident(name)} IS ${literal(formatMark({ ...mark, template: clonedFrom }))}`,
     );
+    await clearCloneIntent(client, name);
     await ensureExtensions(effective);
     const created = await findDatabase(client, name);
     const outs: TemplateDatabaseOutputs = {

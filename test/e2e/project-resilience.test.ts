@@ -10,7 +10,7 @@ import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { databasesLike, fleetConfig, rolesLike, TEMPLATE_SQL } from "../support/fleet";
 import { adminUrl, createScratchDatabase, dropDatabase, uniqueName } from "../support/postgres";
-import { STACK, TestStack } from "../support/pulumi";
+import { killSession, STACK, TestStack } from "../support/pulumi";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -58,6 +58,8 @@ describe("interrupted up", () => {
     }
     process.kill(run.child.pid!, "SIGKILL");
     await new Promise((r) => run.child.once("close", r));
+    // The dead CLI's plugins (language host, dynamic provider) would live on as orphans: end them.
+    killSession(run.child.pid!);
     const partial = (await databasesLike(prefix)).length;
     expect(partial).toBeGreaterThanOrEqual(3);
     // The backend writes every state file through a temporary file and a rename; the `.attrs`

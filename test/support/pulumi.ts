@@ -156,9 +156,19 @@ export class TestStack {
     });
   }
 
-  /** Starts the CLI without waiting (for interruption tests); output is collected in `output`. */
+  /**
+   * Starts the CLI without waiting (for interruption tests); output is collected in `output`. The
+   * CLI leads a session of its own, which its plugins (language host, dynamic provider) inherit
+   * (each in a process group of its own), so a test that killed the CLI can end them too with
+   * {@link killSession}.
+   */
   start(args: string[]): { child: ChildProcess; output: () => string } {
-    const child = spawn("pulumi", args, { cwd: this.dir, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("pulumi", args, {
+      cwd: this.dir,
+      env: this.env,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     let out = "";
     child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
@@ -264,4 +274,31 @@ export class TestStack {
 /** Counts of the steps of a preview by operation, ignoring `same`. */
 export function changedSteps(json: PreviewJson): PreviewStep[] {
   return (json.steps ?? []).filter((s) => s.op !== "same");
+}
+
+/**
+ * Sends SIGKILL to every process of session `sid` (Linux: read from /proc), e.g. the plugins a
+ * killed CLI leaves behind. Returns how many it signalled.
+ */
+export function killSession(sid: number): number {
+  let n = 0;
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid pgrp session …; comm may hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[3]) !== sid) continue;
+    try {
+      process.kill(Number(entry), "SIGKILL");
+      n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
 }
