@@ -3,10 +3,16 @@
  *
  * Pulumi stores a dynamic resource's provider, serialised, in the state of every resource of
  * that type (inputs and outputs). A provider that captured our modules would carry them all into
- * state, once per database. Instead each resource type is served by a small delegating provider:
- * its methods capture only the name of a pgfleet module and load it at run time, inside the
- * provider process, from the pgfleet package found above the working directory (or installed as
- * a dependency). No client, secret or module is captured; `pg` is required inside the methods.
+ * state, once per database. Instead each resource type is served by a stub that captures only the
+ * name of a pgfleet module: its one method, `configure`, which the provider host calls once after
+ * loading the stub and before any operation, finds the pgfleet package above the working directory
+ * (or installed as a dependency) and hands over to `provider/runtime.ts`, which installs that
+ * module's `operations` on the stub. No client, secret or module is captured; `pg` is required
+ * inside the operations. What the stub does after finding the package lives in runtime.ts, so it
+ * can change without changing a byte of state.
+ *
+ * Stacks written before this stub carry a provider that loads `provider/<module>.ts` and calls
+ * its `operations` itself: every provider module keeps exporting `operations`.
  */
 import type * as pulumi from "@pulumi/pulumi";
 
@@ -16,35 +22,61 @@ export type ProviderOperations = Required<
 >;
 
 /**
- * A dynamic provider whose methods run `operations` of `provider/<moduleName>.ts`.
- * Kept free of outer references: the function text is all that goes into state.
+ * One stub per module: Pulumi caches a provider's serialised text by the provider object, so a
+ * program with hundreds of resources of one type serialises it once, not once per resource.
+ */
+const stubs = new Map<string, pulumi.dynamic.ResourceProvider>();
+
+/**
+ * The dynamic provider whose operations are `operations` of `provider/<moduleName>.ts`.
+ * The stub is kept free of outer references: its text is all that goes into state.
  */
 export function delegatingProvider(moduleName: string): pulumi.dynamic.ResourceProvider {
-  const load = (): ProviderOperations => {
-    // Resolved at run time in the provider process, never serialised: see the file comment.
-    /* eslint-disable @typescript-eslint/no-require-imports */
-    const path = require("path");
-    const fs = require("fs");
-    let root = "";
-    for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
-      const pkg = path.join(dir, "package.json");
-      if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, "utf8")).name === "pgfleet") {
-        root = dir;
-        break;
-      }
-      if (path.dirname(dir) === dir) break;
-    }
-    if (root === "") root = path.dirname(require.resolve("pgfleet/package.json", { paths: [process.cwd()] }));
-    require(require.resolve("tsx/cjs", { paths: [root] }));
-    return require(path.join(root, "provider", moduleName)).operations;
-    /* eslint-enable @typescript-eslint/no-require-imports */
-  };
-  return {
-    check: (olds, news) => load().check(olds, news),
-    diff: (id, olds, news) => load().diff(id, olds, news),
-    create: (inputs) => load().create(inputs),
-    read: (id, props) => load().read(id, props),
-    update: (id, olds, news) => load().update(id, olds, news),
-    delete: (id, props) => load().delete(id, props),
-  };
+  let stub = stubs.get(moduleName);
+  if (!stub) {
+    stub = stubFor(moduleName);
+    stubs.set(moduleName, stub);
+  }
+  return stub;
 }
+
+/** A stub as it is serialised: the module it stands for, and `configure`. */
+interface Stub {
+  pgfleetModule: string;
+  configure: typeof configure;
+}
+
+function stubFor(pgfleetModule: string): pulumi.dynamic.ResourceProvider {
+  const stub: Stub = { pgfleetModule, configure };
+  // The host keeps the stub it loaded and calls `configure` once, before any operation: the
+  // operations are installed then, or, when pgfleet cannot be loaded, operations that all fail
+  // with the reason (the host would otherwise skip a missing `check` or `diff` without a word).
+  return stub as unknown as pulumi.dynamic.ResourceProvider;
+}
+
+// Runs in the provider process, never in the program. A top-level function that captures nothing
+// (the module name is read from the stub), and no comments inside: its compiled text, comments and
+// indentation included, is what goes into state.
+/* eslint-disable @typescript-eslint/no-require-imports */
+async function configure(this: Stub & Record<string, unknown>): Promise<void> {
+  try {
+    const path = require("path");
+    const isPgfleet = (dir: string) => {
+      try {
+        return require(path.join(dir, "package.json")).name === "pgfleet";
+      } catch {
+        return false;
+      }
+    };
+    let root = process.cwd();
+    while (!isPgfleet(root) && root !== path.dirname(root)) root = path.dirname(root);
+    if (!isPgfleet(root))
+      root = path.dirname(require.resolve("pgfleet/package.json", { paths: [process.cwd()] }));
+    require(require.resolve("tsx/cjs", { paths: [root] }));
+    require(path.join(root, "provider", "runtime")).install(this, this.pgfleetModule);
+  } catch (err) {
+    for (const op of ["check", "diff", "create", "read", "update", "delete"])
+      this[op] = () => Promise.reject(err);
+  }
+}
+/* eslint-enable @typescript-eslint/no-require-imports */

@@ -1,0 +1,157 @@
+/**
+ * pgfleet through the real Pulumi engine: the repository's own program (index.ts) on fresh
+ * temporary stacks (test/support/pulumi.ts's TestStack, local file backend), against the same
+ * server and templates as the raw baseline. Every figure is the wall-clock time of one `pulumi`
+ * command, as an operator sees it: engine and program start-up included.
+ */
+import * as fs from "node:fs";
+import * as crypto from "node:crypto";
+import type { CloneStrategy } from "../provider/template-database";
+import { fleetConfig, type ProjectEntry } from "../test/support/fleet";
+import { STACK, TestStack } from "../test/support/pulumi";
+import { withCpuSplit, type CpuSplit } from "./cpu";
+import { timed } from "./stats";
+import { BENCH_PREFIX, type BenchTemplate } from "./templates";
+
+/** A stack of N projects of one template, created for the benchmark. */
+export interface FleetStack {
+  stack: TestStack;
+  n: number;
+  prefix: string;
+}
+
+function projectsOf(prefix: string, n: number): ProjectEntry[] {
+  return Array.from({ length: n }, (_, i) => ({ name: `Bench Project ${i}`, databaseName: `${prefix}${i}` }));
+}
+
+/** A fresh stack (not yet `up`) declaring `n` projects cloned from `template` with `strategy`. */
+export async function fleetStack(
+  template: BenchTemplate,
+  n: number,
+  strategy: CloneStrategy,
+): Promise<FleetStack> {
+  const prefix = `${BENCH_PREFIX}p${crypto.randomBytes(3).toString("hex")}_`;
+  const stack = await TestStack.create({
+    repoProgram: true,
+    config: fleetConfig(template.name, projectsOf(prefix, n), { strategy, deletionPolicy: "drop" }),
+    label: `bench-${n}`,
+  });
+  return { stack, n, prefix };
+}
+
+/** `pulumi up` of the fleet: ms. */
+export async function up(fleet: FleetStack): Promise<number> {
+  return (await timed(() => fleet.stack.up())).ms;
+}
+
+/** `pulumi preview` of an unchanged fleet: ms; fails when the preview plans any change. */
+export async function noopPreview(fleet: FleetStack): Promise<number> {
+  const { ms, value } = await timed(() => fleet.stack.preview());
+  const changes = Object.entries(value.json.changeSummary ?? {}).filter(([op, n]) => op !== "same" && n > 0);
+  if (changes.length > 0) throw new Error(`the no-op preview planned changes: ${JSON.stringify(changes)}`);
+  return ms;
+}
+
+/** `pulumi up` of an unchanged fleet: ms. */
+export async function noopUp(fleet: FleetStack): Promise<number> {
+  return (await timed(() => fleet.stack.up())).ms;
+}
+
+/** `pulumi destroy` of the fleet (databases dropped): ms. The stack itself is removed afterwards. */
+export async function destroy(fleet: FleetStack): Promise<number> {
+  const { ms } = await timed(() => fleet.stack.destroy());
+  await remove(fleet);
+  return ms;
+}
+
+/** The state file as the backend stores it. */
+export function stateText(fleet: FleetStack): string {
+  return fleet.stack.stateFileText();
+}
+
+/** Removes the stack and its folder (after a successful destroy), or destroys and removes it. */
+export async function remove(fleet: FleetStack, destroyFirst = false): Promise<void> {
+  if (destroyFirst) {
+    await fleet.stack.dispose();
+    return;
+  }
+  await fleet.stack.run(["stack", "rm", "--yes", "--force", "-s", STACK]);
+  fs.rmSync(fleet.stack.dir, { recursive: true, force: true });
+}
+
+/** One fresh-stack cycle: up, optionally the no-op commands, destroy. */
+export interface Cycle {
+  up: number;
+  noopPreview?: number;
+  noopUp?: number;
+  destroy: number;
+  stateBytes: number;
+  state?: string;
+}
+
+/** Creates a fresh stack of `n` projects, runs `up` (and the no-op commands), keeps the state, destroys. */
+export async function cycle(
+  template: BenchTemplate,
+  n: number,
+  strategy: CloneStrategy,
+  options: { noop?: boolean; keepState?: boolean } = {},
+): Promise<Cycle> {
+  const fleet = await fleetStack(template, n, strategy);
+  try {
+    const upMs = await up(fleet);
+    const state = stateText(fleet);
+    const result: Cycle = { up: upMs, destroy: 0, stateBytes: Buffer.byteLength(state) };
+    if (options.keepState) result.state = state;
+    if (options.noop) {
+      result.noopPreview = await noopPreview(fleet);
+      result.noopUp = await noopUp(fleet);
+    }
+    result.destroy = await destroy(fleet);
+    return result;
+  } catch (err) {
+    await remove(fleet, true).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Diagnostics of one `up` of `n` projects: the CPU split, and the same `up` without checkpoints. */
+export interface UpDiagnosis {
+  template: string;
+  n: number;
+  up: number;
+  split: CpuSplit;
+  /** `up` of a fresh stack with PULUMI_SKIP_CHECKPOINTS=true: the engine writes the state once, at the end. */
+  upWithoutCheckpoints: number;
+}
+
+/**
+ * Two extra fresh-stack `up`s (not part of the medians): one with the CPU of every process
+ * sampled, one with the engine's intermediate checkpoints skipped (PULUMI_SKIP_CHECKPOINTS, an
+ * engine setting that is unsafe for real stacks: an interrupted `up` records nothing).
+ */
+export async function diagnoseUp(template: BenchTemplate, n: number): Promise<UpDiagnosis> {
+  const sampled = await fleetStack(template, n, "auto");
+  let result: { value: number; split: CpuSplit };
+  try {
+    result = await withCpuSplit(() => up(sampled));
+    await destroy(sampled);
+  } catch (err) {
+    await remove(sampled, true).catch(() => undefined);
+    throw err;
+  }
+  const unsafe = await fleetStack(template, n, "auto");
+  try {
+    const { ms } = await timed(() => unsafe.stack.up({ env: { PULUMI_SKIP_CHECKPOINTS: "true" } }));
+    await destroy(unsafe);
+    return { template: template.label, n, up: result.value, split: result.split, upWithoutCheckpoints: ms };
+  } catch (err) {
+    await remove(unsafe, true).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** A no-op `preview` with the CPU of every process sampled. */
+export async function diagnosePreview(fleet: FleetStack): Promise<{ ms: number; split: CpuSplit }> {
+  const { value, split } = await withCpuSplit(() => noopPreview(fleet));
+  return { ms: value, split };
+}

@@ -1,0 +1,351 @@
+/**
+ * `npm run bench [-- --quick] [-- --repeats <n>]`: the benchmark of issue 8. Not part of
+ * `npm test`. Writes bench/results.md.
+ *
+ * Against the embedded PostgreSQL server (started when it is not running, and then stopped at
+ * the end; or the server of PGFLEET_ADMIN_URL), with templates of about 8 MB and 100 MB:
+ *  1. for each template, strategy (auto, WAL_LOG, FILE_COPY) and N: the raw loop (sequential and
+ *     parallel, bench/raw.ts) and pgfleet `up` + `destroy` on a fresh stack (bench/pgfleet.ts),
+ *     interleaved per repeat so both see the same machine; no-op `preview` and `up` on the `auto`
+ *     fleets; the state file of the first `auto` fleet of the target N (bench/state.ts);
+ *  2. the no-op `preview` slope between a small and a large fleet;
+ *  3. the backup runner against plain `pg_dump -Fc`, and a GFS prune of 1,000 dumps (bench/backup.ts).
+ * A full run takes about 25 minutes on 2 cores; `--quick` (N = 5, one repeat) a few minutes.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import type { CloneStrategy } from "../provider/template-database";
+import * as embedded from "../scripts/lib/embedded-postgres";
+import { PULUMI_HOME, REPO_ROOT, TMP_DIR } from "../scripts/lib/paths";
+import { findOnPath } from "../backup/runner";
+import { ensureToolchain, type Toolchain } from "../scripts/lib/toolchain";
+import { benchPrune, compareBackup } from "./backup";
+import { describeMachine, loadAverage } from "./machine";
+import {
+  cycle,
+  diagnosePreview,
+  diagnoseUp,
+  fleetStack,
+  noopPreview,
+  remove,
+  stateText,
+  up as fleetUp,
+  type FleetStack,
+  type UpDiagnosis,
+} from "./pgfleet";
+import type { CpuSplit } from "./cpu";
+import { rawCreate, resolveStrategy, type RawMode } from "./raw";
+import { renderReport, type BenchResults, type Cell, type NoopRow } from "./report";
+import { analyseState } from "./state";
+import { formatBytes, formatMs, nowMs, sample, timed, type Sample } from "./stats";
+import { createTemplate, dropBenchDatabase, dropLeftovers, type BenchTemplate } from "./templates";
+
+interface Plan {
+  mode: "full" | "quick";
+  repeats: number;
+  ns: number[];
+  targetN: number;
+  slope: { small: number; large: number; previews: number };
+  backupRepeats: number;
+  pruneDumps: number;
+}
+
+const STRATEGIES: readonly CloneStrategy[] = ["auto", "WAL_LOG", "FILE_COPY"];
+const MB = 1024 * 1024;
+const RESULTS = path.join(REPO_ROOT, "bench", "results.md");
+
+function planFrom(argv: string[]): Plan {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean" },
+      repeats: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log("usage: npm run bench [-- --quick] [-- --repeats <n>]   (writes bench/results.md)");
+    process.exit(0);
+  }
+  const quick = !!values.quick;
+  const plan: Plan = quick
+    ? {
+        mode: "quick",
+        repeats: 1,
+        ns: [5],
+        targetN: 5,
+        slope: { small: 5, large: 20, previews: 1 },
+        backupRepeats: 1,
+        pruneDumps: 1000,
+      }
+    : {
+        mode: "full",
+        repeats: 3,
+        ns: [10, 50],
+        targetN: 50,
+        slope: { small: 20, large: 200, previews: 5 },
+        backupRepeats: 3,
+        pruneDumps: 1000,
+      };
+  if (values.repeats !== undefined) {
+    const n = Number(values.repeats);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--repeats must be a positive integer, got ${values.repeats}`);
+    plan.repeats = n;
+    plan.backupRepeats = n;
+    plan.slope.previews = n;
+  }
+  return plan;
+}
+
+const log = (line: string) => console.error(`[bench] ${line}`);
+
+/** Why the @pulumi/postgresql comparison has no figures. */
+function postgresqlPluginReason(toolchain: Toolchain): string {
+  const onPath = findOnPath(
+    "pulumi-resource-postgresql",
+    [...toolchain.path, process.env.PATH ?? ""].join(":"),
+  );
+  const plugins = path.join(PULUMI_HOME, "plugins");
+  const installed =
+    fs.existsSync(plugins) && fs.readdirSync(plugins).some((d) => d.startsWith("resource-postgresql"));
+  if (onPath || installed) {
+    return "a pulumi-resource-postgresql plugin is present, but this benchmark has no @pulumi/postgresql program; not measured";
+  }
+  return (
+    "the pulumi-resource-postgresql plugin cannot be built on this machine — the Go module proxy " +
+    "available to this project serves no version of github.com/pulumi/pulumi-postgresql/provider/v3 nor of its upstream " +
+    "github.com/cyrilgdn/terraform-provider-postgresql — and without the plugin @pulumi/postgresql resources cannot run"
+  );
+}
+
+async function main(): Promise<void> {
+  const plan = planFrom(process.argv.slice(2));
+  const started = new Date();
+  const t0 = nowMs();
+  log(`${plan.mode} run: N = ${plan.ns.join(", ")}, ${plan.repeats} repeat(s)`);
+
+  // The server and the toolchain, as the test suite's global setup does.
+  let startedServer = false;
+  const embeddedServer = !process.env.PGFLEET_ADMIN_URL;
+  if (embeddedServer) {
+    startedServer = !(await embedded.runningUrl());
+    const info = await embedded.start(log);
+    process.env.PGFLEET_ADMIN_URL = embedded.urlFor(info);
+  }
+  const toolchain = ensureToolchain(log);
+  process.env.PGFLEET_TOOLCHAIN_PATH = toolchain.path.join(":");
+
+  const load = { start: loadAverage(), end: 0, max: loadAverage() };
+  const loadTimer = setInterval(() => (load.max = Math.max(load.max, loadAverage())), 5000);
+  const templates: BenchTemplate[] = [];
+  try {
+    const left = await dropLeftovers();
+    if (left.databases + left.roles > 0)
+      log(`dropped ${left.databases} database(s), ${left.roles} role(s) left by an earlier run`);
+    if (fs.existsSync(TMP_DIR)) {
+      for (const d of fs.readdirSync(TMP_DIR)) {
+        if (d.startsWith("bench-")) fs.rmSync(path.join(TMP_DIR, d), { recursive: true, force: true });
+      }
+    }
+    const machine = await describeMachine(toolchain, embeddedServer);
+    for (const [label, bytes] of [
+      ["8 MB", 8 * MB],
+      ["100 MB", 100 * MB],
+    ] as const) {
+      const { ms, value } = await timed(() => createTemplate(label, bytes));
+      templates.push(value);
+      log(`template ${value.name}: ${formatBytes(value.bytes)} in ${formatMs(ms)}`);
+    }
+    const [small, large] = templates;
+
+    // Warm-up, not measured: the first clones after a template is written are slower.
+    for (const t of templates) await rawCreate(t, 5, "auto", "sequential");
+
+    // 1. Raw and pgfleet, per template, N and strategy, interleaved per repeat.
+    const raw = new Map<string, { samples: number[]; connections: number }>();
+    const rawKey = (t: BenchTemplate, s: string, n: number, mode: RawMode) => `${t.name}/${s}/${n}/${mode}`;
+    const fleet = new Map<string, { up: number[]; destroy: number[]; stateBytes: number }>();
+    const noop = new Map<string, { preview: number[]; up: number[] }>();
+    let stateForTarget: string | undefined;
+    for (let rep = 1; rep <= plan.repeats; rep++) {
+      for (const t of templates) {
+        for (const n of plan.ns) {
+          for (const s of ["WAL_LOG", "FILE_COPY"] as const) {
+            for (const mode of ["sequential", "parallel"] as const) {
+              const r = await rawCreate(t, n, s, mode);
+              const key = rawKey(t, s, n, mode);
+              const entry = raw.get(key) ?? { samples: [], connections: r.connections };
+              entry.samples.push(r.ms);
+              raw.set(key, entry);
+              log(`[${rep}/${plan.repeats}] raw ${mode} ${t.label} ${s} N=${n}: ${formatMs(r.ms)}`);
+            }
+          }
+          for (const s of STRATEGIES) {
+            const withNoop = s === "auto";
+            const keepState = s === "auto" && t === small && n === plan.targetN && !stateForTarget;
+            const c = await cycle(t, n, s, { noop: withNoop, keepState });
+            if (keepState) stateForTarget = c.state;
+            const key = `${t.name}/${s}/${n}`;
+            const entry = fleet.get(key) ?? { up: [], destroy: [], stateBytes: c.stateBytes };
+            entry.up.push(c.up);
+            entry.destroy.push(c.destroy);
+            fleet.set(key, entry);
+            if (withNoop) {
+              const nk = `${t.name}/${n}`;
+              const e = noop.get(nk) ?? { preview: [], up: [] };
+              e.preview.push(c.noopPreview!);
+              e.up.push(c.noopUp!);
+              noop.set(nk, e);
+            }
+            log(
+              `[${rep}/${plan.repeats}] pgfleet ${t.label} ${s} N=${n}: up ${formatMs(c.up)}, destroy ${formatMs(c.destroy)}` +
+                (withNoop
+                  ? `, no-op preview ${formatMs(c.noopPreview!)}, no-op up ${formatMs(c.noopUp!)}`
+                  : "") +
+                `, state ${formatBytes(c.stateBytes / n)}/project`,
+            );
+          }
+        }
+      }
+    }
+    const cells: Cell[] = [];
+    for (const t of templates) {
+      for (const s of STRATEGIES) {
+        for (const n of plan.ns) {
+          const resolved = resolveStrategy(s, t.bytes);
+          const seq = raw.get(rawKey(t, resolved, n, "sequential"))!;
+          const par = raw.get(rawKey(t, resolved, n, "parallel"))!;
+          const f = fleet.get(`${t.name}/${s}/${n}`)!;
+          cells.push({
+            template: t.label,
+            strategy: s,
+            resolved,
+            n,
+            rawSequential: sample(seq.samples),
+            rawParallel: sample(par.samples),
+            rawConnections: par.connections,
+            up: sample(f.up),
+            destroy: sample(f.destroy),
+            stateBytes: f.stateBytes,
+          });
+        }
+      }
+    }
+    const noopRows: NoopRow[] = [];
+    for (const t of templates) {
+      for (const n of plan.ns) {
+        const e = noop.get(`${t.name}/${n}`)!;
+        noopRows.push({ template: t.label, n, preview: sample(e.preview), up: sample(e.up) });
+      }
+    }
+
+    // Where the time of `up` goes (extra runs, not in the medians).
+    const diagnoses: UpDiagnosis[] = [];
+    for (const t of templates) {
+      const d = await diagnoseUp(t, plan.targetN);
+      diagnoses.push(d);
+      log(
+        `diagnosis ${t.label} N=${plan.targetN}: up ${formatMs(d.up)} (${d.split.map((x) => `${x.role} ${x.seconds.toFixed(1)} s`).join(", ")}); ` +
+          `without checkpoints ${formatMs(d.upWithoutCheckpoints)}`,
+      );
+    }
+
+    // 2. The no-op preview slope: both fleets exist at once and their previews alternate, so a
+    //    burst of other work on the machine hits both sides alike.
+    const sizes = [plan.slope.small, plan.slope.large];
+    const slopeFleets: FleetStack[] = [];
+    const previewSamples: Record<number, number[]> = {};
+    let upLarge = 0;
+    let destroyLarge = 0;
+    let previewSplit: { ms: number; split: CpuSplit } = { ms: Number.NaN, split: [] };
+    try {
+      for (const n of sizes) {
+        const f = await fleetStack(small, n, "auto");
+        slopeFleets.push(f);
+        const u = await fleetUp(f);
+        if (n === plan.slope.large) upLarge = u;
+        previewSamples[n] = [];
+        log(
+          `slope: ${n} projects: up ${formatMs(u)}, state ${formatBytes(Buffer.byteLength(stateText(f)) / n)}/project`,
+        );
+      }
+      for (let i = 0; i < plan.slope.previews; i++) {
+        for (const f of slopeFleets) previewSamples[f.n].push(await noopPreview(f));
+      }
+      previewSplit = await diagnosePreview(slopeFleets[1]);
+      for (const n of sizes)
+        log(`slope: ${n} projects: no-op preview ${previewSamples[n].map(formatMs).join(", ")}`);
+      for (const f of [...slopeFleets]) {
+        const d = await timed(() => f.stack.destroy());
+        if (f.n === plan.slope.large) destroyLarge = d.ms;
+        await remove(f);
+        slopeFleets.splice(slopeFleets.indexOf(f), 1);
+      }
+    } finally {
+      for (const f of slopeFleets) await remove(f, true).catch(() => undefined);
+    }
+    const previews: Record<number, Sample> = {
+      [plan.slope.small]: sample(previewSamples[plan.slope.small]),
+      [plan.slope.large]: sample(previewSamples[plan.slope.large]),
+    };
+    const slope = {
+      small: plan.slope.small,
+      large: plan.slope.large,
+      previewSmall: previews[plan.slope.small],
+      previewLarge: previews[plan.slope.large],
+      perProject:
+        (previews[plan.slope.large].median - previews[plan.slope.small].median) /
+        (plan.slope.large - plan.slope.small),
+      upLarge,
+      destroyLarge,
+      split: previewSplit.split,
+      splitMs: previewSplit.ms,
+    };
+
+    // 3. Backups.
+    const backup = await compareBackup(large, plan.backupRepeats);
+    log(`backup: plain ${formatMs(backup.plain.median)}, runner ${formatMs(backup.runner.median)}`);
+    const prune = await benchPrune(plan.pruneDumps, plan.backupRepeats);
+    log(`prune of ${prune.dumps}: ${formatMs(prune.prune.median)} (${prune.pruned} pruned)`);
+
+    load.end = loadAverage();
+    load.max = Math.max(load.max, load.end);
+    const results: BenchResults = {
+      mode: plan.mode,
+      startedAt: started,
+      durationMs: nowMs() - t0,
+      machine,
+      load,
+      repeats: plan.repeats,
+      templates,
+      targetN: plan.targetN,
+      cells,
+      noop: noopRows,
+      diagnoses,
+      slope,
+      state: { n: plan.targetN, analysis: analyseState(stateForTarget!, plan.targetN) },
+      backup,
+      prune,
+      notMeasurable: [
+        {
+          what: "`@pulumi/postgresql` (`Database` + `Role`) for comparison",
+          reason: postgresqlPluginReason(toolchain),
+        },
+      ],
+    };
+    fs.writeFileSync(RESULTS, renderReport(results));
+    log(`wrote ${path.relative(process.cwd(), RESULTS)} (${((nowMs() - t0) / 60000).toFixed(1)} min)`);
+  } finally {
+    clearInterval(loadTimer);
+    for (const t of templates) await dropBenchDatabase(t.name).catch(() => undefined);
+    await dropLeftovers().catch(() => undefined);
+    if (startedServer) await embedded.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`npm run bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,204 @@
+/**
+ * What the bytes of a fleet's state file are. The local backend stores the checkpoint as compact
+ * JSON, so each part's size is the length of its JSON text (plus its key): this module splits a
+ * real state file per project into the parts that cost bytes, and works out what changes that
+ * are not made would save, measured on the same file.
+ */
+
+/** A resource of the checkpoint as far as this analysis needs it. */
+interface StateResource {
+  urn: string;
+  type: string;
+  inputs?: Record<string, unknown>;
+  outputs?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+interface Checkpoint {
+  checkpoint?: { latest?: { resources?: StateResource[] } };
+}
+
+export const TEMPLATE_DATABASE = "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase";
+export const PROJECT_ROLE = "pulumi-nodejs:dynamic/pgfleet:ProjectRole";
+export const PROJECT_DATABASE = "pgfleet:index:ProjectDatabase";
+
+const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
+
+/** Bytes of `"key":value,` in compact JSON. */
+function entryBytes(key: string, value: unknown): number {
+  return utf8(JSON.stringify(key)) + 1 + utf8(JSON.stringify(value)) + 1;
+}
+
+const isSecret = (v: unknown): boolean =>
+  typeof v === "object" && v !== null && "4dabf18193072939515e22adb298388d" in v;
+
+/** One line of the per-project breakdown. */
+export interface StatePart {
+  part: string;
+  /** Bytes per project. */
+  bytes: number;
+  /** Whose bytes they are: the SDK/engine's, or pgfleet's choices. */
+  owner: "pgfleet" | "Pulumi SDK/engine" | "both";
+}
+
+/** A change that was not made, and what it would save per project on this state. */
+export interface Saving {
+  change: string;
+  bytes: number;
+}
+
+export interface StateAnalysis {
+  fileBytes: number;
+  projects: number;
+  perProject: number;
+  /** Bytes per project of the serialised dynamic provider (one copy; it is stored twice per resource). */
+  providerTextBytes: number;
+  parts: StatePart[];
+  savings: Saving[];
+}
+
+function resourceBytes(r: StateResource): number {
+  return utf8(JSON.stringify(r)) + 1;
+}
+
+/** Splits one dynamic resource into its parts (bytes). */
+function dynamicParts(r: StateResource): Record<string, number> {
+  const parts: Record<string, number> = {};
+  const add = (k: string, n: number) => (parts[k] = (parts[k] ?? 0) + n);
+  for (const [key, value] of Object.entries(r)) {
+    if (key === "inputs" || key === "outputs") {
+      add("object braces", entryBytes(key, {}));
+      const bag = value as Record<string, unknown>;
+      for (const [k, v] of Object.entries(bag)) {
+        if (k === "__provider") add("serialised provider (`__provider`), inputs + outputs", entryBytes(k, v));
+        else if (isSecret(v)) add(`secret \`${k}\` (ciphertext), ${key}`, entryBytes(k, v));
+        else add(`plain ${key}`, entryBytes(k, v));
+      }
+    } else if (key === "stackTrace" || key === "sourcePosition") {
+      add("registration stack trace + source position", entryBytes(key, value));
+    } else if (key === "propertyDependencies" || key === "dependencies") {
+      add("dependencies", entryBytes(key, value));
+    } else {
+      add("urn, type, id, parent, provider, times, …", entryBytes(key, value));
+    }
+  }
+  return parts;
+}
+
+/** Output entries that repeat an input of the same name and value (`__provider` excluded). */
+function echoedBytes(r: StateResource): number {
+  let bytes = 0;
+  for (const [k, v] of Object.entries(r.outputs ?? {})) {
+    if (k === "__provider") continue;
+    const input = r.inputs?.[k];
+    if (input === undefined) continue;
+    // Secrets are encrypted with a fresh nonce each time: the same value has another ciphertext.
+    const same = isSecret(input) && isSecret(v) ? true : JSON.stringify(input) === JSON.stringify(v);
+    if (same) bytes += entryBytes(k, v);
+  }
+  return bytes;
+}
+
+/** Analyses the state file of a fleet of `projects` projects. */
+export function analyseState(text: string, projects: number): StateAnalysis {
+  const cp = JSON.parse(text) as Checkpoint;
+  const resources = cp.checkpoint?.latest?.resources ?? [];
+  const of = (type: string) => resources.filter((r) => r.type === type);
+  const perProject = (n: number) => n / projects;
+  const databases = of(TEMPLATE_DATABASE);
+  const roles = of(PROJECT_ROLE);
+  const components = of(PROJECT_DATABASE);
+
+  const sums: Record<string, { bytes: number; owner: StatePart["owner"] }> = {};
+  const add = (part: string, bytes: number, owner: StatePart["owner"]) => {
+    sums[part] = { bytes: (sums[part]?.bytes ?? 0) + bytes, owner };
+  };
+  const ownerOf = (part: string): StatePart["owner"] =>
+    part.startsWith("registration")
+      ? "Pulumi SDK/engine"
+      : part.startsWith("serialised") || part.startsWith("urn") || part === "dependencies"
+        ? "both"
+        : "pgfleet";
+  for (const [label, list] of [
+    ["TemplateDatabase", databases],
+    ["ProjectRole", roles],
+  ] as const) {
+    for (const r of list) {
+      for (const [part, bytes] of Object.entries(dynamicParts(r))) {
+        add(`${label}: ${part}`, bytes, ownerOf(part));
+      }
+    }
+  }
+  for (const r of components)
+    add("ProjectDatabase component (outputs, stack trace, urn, …)", resourceBytes(r), "both");
+  const counted = [...databases, ...roles, ...components];
+  const rest = utf8(text) - counted.reduce((n, r) => n + resourceBytes(r), 0);
+  add(
+    "the rest: stack, Fleet and provider resources (the stack output repeats every project, secret)",
+    rest,
+    "both",
+  );
+
+  const parts = Object.entries(sums)
+    .map(([part, { bytes, owner }]) => ({ part, bytes: perProject(bytes), owner }))
+    .sort((a, b) => b.bytes - a.bytes);
+
+  const sumOver = (list: StateResource[], f: (r: StateResource) => number) =>
+    perProject(list.reduce((n, r) => n + f(r), 0));
+  const providerBytes = (r: StateResource) =>
+    entryBytes("__provider", r.inputs?.__provider ?? "") +
+    entryBytes("__provider", r.outputs?.__provider ?? "");
+  const traceBytes = (r: StateResource) =>
+    (r.stackTrace ? entryBytes("stackTrace", r.stackTrace) : 0) +
+    (r.sourcePosition ? entryBytes("sourcePosition", r.sourcePosition) : 0);
+  const serverBytes = (r: StateResource) =>
+    (r.inputs?.server ? entryBytes("server", r.inputs.server) : 0) +
+    (r.outputs?.server ? entryBytes("server", r.outputs.server) : 0);
+  // Merging the role into the database resource: the role resource goes, its own outputs move.
+  const roleOwnOutputs = (r: StateResource) =>
+    ["roleName", "password", "publicConnect", "roleConnect"].reduce(
+      (n, k) => n + (r.outputs?.[k] !== undefined ? entryBytes(k, r.outputs[k]) : 0),
+      0,
+    ) + entryBytes("roleConnectionLimit", r.outputs?.connectionLimit ?? -1);
+  const savings: Saving[] = [
+    {
+      change: "merge ProjectRole into TemplateDatabase (one dynamic resource per project)",
+      bytes: sumOver(roles, resourceBytes) - sumOver(roles, roleOwnOutputs),
+    },
+    {
+      change: "outputs without the inputs echoed back (the `__provider` copy the SDK adds stays)",
+      bytes: sumOver([...databases, ...roles], echoedBytes),
+    },
+    {
+      change:
+        "no admin connection secret per resource (the server named instead, its connection read from stack config)",
+      bytes: sumOver([...databases, ...roles], serverBytes),
+    },
+    {
+      change:
+        "no serialised provider at all (not possible with dynamic providers: the SDK stores it twice per resource)",
+      bytes: sumOver([...databases, ...roles], providerBytes),
+    },
+    {
+      change: "no registration stack traces (Pulumi SDK/engine; no setting turns them off)",
+      bytes: sumOver([...databases, ...roles, ...components], traceBytes),
+    },
+  ];
+  const fleet = resources.find((r) => r.type === "pgfleet:index:Fleet");
+  if (fleet?.outputs?.apiResponses !== undefined) {
+    savings.push({
+      change:
+        "the Fleet component without its `apiResponses` output (the stack output `projects` holds the same, secret)",
+      bytes: perProject(entryBytes("apiResponses", fleet.outputs.apiResponses)),
+    });
+  }
+  const sample = databases[0]?.inputs?.__provider;
+  return {
+    fileBytes: utf8(text),
+    projects,
+    perProject: utf8(text) / projects,
+    providerTextBytes: typeof sample === "string" ? utf8(JSON.stringify(sample)) : 0,
+    parts,
+    savings,
+  };
+}
