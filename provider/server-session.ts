@@ -92,24 +92,37 @@ async function ensureIntents(client: DbClient): Promise<void> {
   }
 }
 
-/** Records that `datname` is about to be created carrying `mark`. `client` is on the catalog database. */
+/**
+ * Records that `datname` is about to be created carrying `mark`. `client` is on the catalog
+ * database. Best effort: an admin role that may not create or write the table (another role made
+ * it, or the public schema is closed to it) clones without an intent, as before intents existed.
+ *
+ * @returns whether the intent was recorded.
+ */
 export async function recordCloneIntent(
   client: DbClient,
   datname: string,
   mark: OwnershipMark,
-): Promise<void> {
-  await ensureIntents(client);
-  await client.query(
-    `INSERT INTO public.${INTENTS} (datname, mark) VALUES ($1, $2) ` +
-      "ON CONFLICT (datname) DO UPDATE SET mark = EXCLUDED.mark, recorded_at = now()",
-    [datname, formatMark(mark)],
-  );
+): Promise<boolean> {
+  try {
+    await ensureIntents(client);
+    await client.query(
+      `INSERT INTO public.${INTENTS} (datname, mark) VALUES ($1, $2) ` +
+        "ON CONFLICT (datname) DO UPDATE SET mark = EXCLUDED.mark, recorded_at = now()",
+      [datname, formatMark(mark)],
+    );
+    return true;
+  } catch (err) {
+    if (sqlStateOf(err) === "42501") return false; // insufficient privilege
+    throw err;
+  }
 }
 
 /** Forgets the intent for `datname` (its database is marked, or was never created). */
 export async function clearCloneIntent(client: DbClient, datname: string): Promise<void> {
   await client.query(`DELETE FROM public.${INTENTS} WHERE datname = $1`, [datname]).catch((err) => {
-    if (sqlStateOf(err) !== "42P01") throw err; // no intents table: nothing to forget
+    // 42P01: no intents table; 42501: not this role's to write (it recorded none): nothing to forget.
+    if (sqlStateOf(err) !== "42P01" && sqlStateOf(err) !== "42501") throw err;
   });
 }
 
@@ -128,7 +141,8 @@ export async function cloneIntentsOf(
       if (sameOwner(mark, owner)) found.set(row.datname, mark!);
     }
   } catch (err) {
-    if (sqlStateOf(err) !== "42P01") throw err; // no intents table: no intents
+    // 42P01: no intents table; 42501: not readable by this role (it could record none either).
+    if (sqlStateOf(err) !== "42P01" && sqlStateOf(err) !== "42501") throw err;
   }
   return found;
 }
