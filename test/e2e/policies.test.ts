@@ -62,7 +62,8 @@ interface Reported {
  * `pgfleet@v0.1.0 [mandatory] [severity: high]  <policy>  (<type>: <resource>)<description>` and
  * the rule's message on the next line; an update lists them under "Policies:" as
  * `- [mandatory] [severity: high]  <policy>  (<type>: <resource>)`, then the description, then
- * the message, each on its own line.
+ * the message, each on its own line. Sorted by resource, then policy: the engine reports resources
+ * in the order their steps finish, which varies from run to run.
  */
 function reported(text: string): Reported[] {
   const line = /\[(advisory|mandatory)\](?: \[severity: \w+\])?\s+(\S+)\s+\((\S+): ([^)]+)\)(.*)$/;
@@ -74,7 +75,7 @@ function reported(text: string): Reported[] {
     const message = m[5].trim() !== "" ? lines[i + 1] : lines[i + 2];
     out.push({ level: m[1], policy: m[2], type: m[3], resource: m[4], message: (message ?? "").trim() });
   });
-  return out;
+  return out.sort((a, b) => a.resource.localeCompare(b.resource) || a.policy.localeCompare(b.policy));
 }
 
 const TEMPLATE_DATABASE = "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase";
