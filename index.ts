@@ -3,7 +3,7 @@
  * stacks/Pulumi.<stack>.yaml), build the Fleet, export one seed-000-shaped entry per project.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Fleet } from "./components/fleet";
+import { Fleet, apiResponsesOf } from "./components/fleet";
 import { STACK_CONFIG_KEYS, formatConfigProblems, parseStackConfig, type ServerConfig } from "./core/config";
 import { parseServerUrl, type ServerConnection } from "./provider/db-client";
 
@@ -80,7 +80,7 @@ const servers = Object.fromEntries(
 const fleet = new Fleet("fleet", { config, servers });
 
 /** One entry per project, shaped like seed 000's API response (connection strings are secret). */
-export const projects = fleet.apiResponses;
+export const projects = apiResponsesOf(fleet.projects);
 export const environment = config.environment;
 /** Each backup schedule's plan: its name on the server, databases, schedule and next run times. */
 export const backupPlans = fleet.backupPlans;

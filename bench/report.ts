@@ -1,7 +1,7 @@
 /**
  * The benchmark's results and their Markdown rendering (bench/results.md): the targets and the
- * ratios first, absolute times second, then the state breakdown, backups, what could not be
- * measured, and the machine.
+ * ratios first, absolute times second, then Pulumi's own floor, the state breakdown, backups, what
+ * could not be measured, and the machine.
  */
 import type { CloneStrategy } from "../provider/template-database";
 import type { BackupComparison, PruneResult } from "./backup";
@@ -35,7 +35,8 @@ export interface NoopRow {
   up: Sample;
 }
 
-export interface Slope {
+/** No-op `preview` between a small and a large fleet (the floor's: measured alternating with pgfleet's). */
+export interface FloorSlope {
   small: number;
   large: number;
   previewSmall: Sample;
@@ -44,9 +45,22 @@ export interface Slope {
   perProject: number;
   upLarge: number;
   destroyLarge: number;
+}
+
+/** pgfleet's no-op `preview` slope. */
+export interface Slope extends FloorSlope {
   /** CPU per process role during one more no-op preview of the large fleet, and its time. */
   split: CpuSplit;
   splitMs: number;
+}
+
+/** Pulumi's own floor (bench/floor.ts) at one N: fresh-stack `up` and `destroy`, and its state. */
+export interface FloorRow {
+  n: number;
+  up: Sample;
+  destroy: Sample;
+  /** The state file after `up` (first repeat). */
+  stateBytes: number;
 }
 
 export interface BenchResults {
@@ -64,6 +78,13 @@ export interface BenchResults {
   diagnoses: UpDiagnosis[];
   slope: Slope;
   state: { n: number; analysis: StateAnalysis };
+  /** Pulumi's own floor, measured in the same run (per N of `ns`, and at the slope sizes). */
+  floor: {
+    rows: FloorRow[];
+    slope: FloorSlope;
+    /** Dynamic resources per project in pgfleet's state of `targetN` projects (the floor has one). */
+    pgfleetDynamicPerProject: number;
+  };
   backup: BackupComparison;
   prune: PruneResult;
   notMeasurable: Array<{ what: string; reason: string }>;
@@ -143,6 +164,124 @@ function targets(r: BenchResults): Target[] {
     detail: `${r.prune.pruned} pruned, ${r.prune.kept} kept`,
   });
   return out;
+}
+
+/** Share of pgfleet's figure that the floor accounts for, e.g. `41%`. */
+function share(floor: number, pgfleet: number): string {
+  const x = floor / pgfleet;
+  return Number.isFinite(x) ? `${(x * 100).toFixed(0)}%` : "–";
+}
+
+/** How pgfleet's dynamic resources per project compare with the floor's one. */
+function dynamicNote(perProject: number): string {
+  if (!Number.isFinite(perProject) || perProject <= 0) return "";
+  const count = Number.isInteger(perProject) ? String(perProject) : perProject.toFixed(1);
+  return perProject > 1
+    ? `pgfleet has ${count} dynamic resources per project against the floor's one, so part of its time above the floor is ` +
+        "still the engine's, for the further resources."
+    : "pgfleet too has one dynamic resource per project, so everything above the floor is pgfleet's own work.";
+}
+
+/**
+ * "Pulumi's own floor": the floor's `up`, `destroy`, no-op `preview` slope and state next to
+ * pgfleet's (8 MB template, `auto`) of the same run.
+ */
+function floorSection(r: BenchResults): string[] {
+  const small = r.templates[0];
+  const f = r.floor;
+  const lines: string[] = [
+    "## Pulumi's own floor",
+    "",
+    "The floor is a program of pgfleet's shape that does none of its work: one parent component (like `Fleet`), one " +
+      "`floor:index:Project` component per project and under it one dynamic resource with inputs of about pgfleet's size " +
+      "(a ~300-byte secret among them), whose provider does no I/O (create returns its inputs, diff reports no change), and no stack output. " +
+      "Its figures are what any Pulumi program with a component and one dynamic resource per project pays — engine, " +
+      "language host, Node.js SDK, dynamic-provider process, state checkpoints — before it touches PostgreSQL. It runs in " +
+      `the same run, each fresh-stack \`up\` + \`destroy\` right after pgfleet's \`auto\` cycle on the ${small.label} template, ` +
+      "its no-op previews alternating with pgfleet's. " +
+      dynamicNote(f.pgfleetDynamicPerProject),
+    "",
+  ];
+  const rows = f.rows.map((x) => {
+    const c = cellFor(r, small, "auto", x.n);
+    const up = c?.up.median ?? Number.NaN;
+    const destroy = c?.destroy.median ?? Number.NaN;
+    return [
+      String(x.n),
+      formatMs(x.up.median),
+      formatMs(up),
+      share(x.up.median, up),
+      formatMs(x.destroy.median),
+      formatMs(destroy),
+      share(x.destroy.median, destroy),
+    ];
+  });
+  lines.push(
+    ...table(
+      [
+        "N",
+        "floor `up`",
+        `pgfleet \`up\` (${small.label}, auto)`,
+        "floor share",
+        "floor `destroy`",
+        "pgfleet `destroy`",
+        "floor share",
+      ],
+      rows,
+    ),
+    "",
+  );
+
+  const perProject: string[][] = [
+    [
+      `no-op \`preview\`: cost per project between ${f.slope.small} and ${f.slope.large} projects`,
+      `${f.slope.perProject.toFixed(1)} ms`,
+      `${r.slope.perProject.toFixed(1)} ms`,
+      share(f.slope.perProject, r.slope.perProject),
+    ],
+  ];
+  const [first, last] = [f.rows[0], f.rows[f.rows.length - 1]];
+  const [a, b] = [cellFor(r, small, "auto", first.n), cellFor(r, small, "auto", last.n)];
+  if (a && b && first.n !== last.n) {
+    const floorStep = (last.up.median - first.up.median) / (last.n - first.n);
+    const fleetStep = (b.up.median - a.up.median) / (b.n - a.n);
+    perProject.push([
+      `\`up\`: cost of each further project between ${first.n} and ${last.n} projects`,
+      formatMs(floorStep),
+      formatMs(fleetStep),
+      share(floorStep, fleetStep),
+    ]);
+  }
+  const floorState = f.rows.find((x) => x.n === r.state.n);
+  if (floorState) {
+    perProject.push([
+      `state per project (${r.state.n} projects)`,
+      formatBytes(floorState.stateBytes / floorState.n),
+      formatBytes(r.state.analysis.perProject),
+      share(floorState.stateBytes / floorState.n, r.state.analysis.perProject),
+    ]);
+  }
+  lines.push(...table(["per project", "floor", "pgfleet", "floor share"], perProject), "");
+
+  const target = f.rows.find((x) => x.n === r.targetN);
+  const c = cellFor(r, small, "auto", r.targetN);
+  if (target && c) {
+    lines.push(
+      `Of pgfleet's \`up\` of ${r.targetN} projects (${formatMs(c.up.median)}), ${formatMs(target.up.median)} ` +
+        `(${share(target.up.median, c.up.median)}) is the floor; ${formatMs(c.up.median - target.up.median)} is pgfleet's own ` +
+        `(its program and its provider's SQL${f.pgfleetDynamicPerProject > 1 ? ", and the engine's work for its further resources per project" : ""}), ` +
+        `against ${formatMs(c.rawSequential.median)} for the raw sequential loop.`,
+      "",
+    );
+  }
+  lines.push(
+    `Floor no-op \`preview\`: ${f.slope.small} projects ${formatMs(f.slope.previewSmall.median)}, ` +
+      `${f.slope.large} projects ${formatMs(f.slope.previewLarge.median)} ` +
+      `(samples ${f.slope.previewSmall.samples.map(formatMs).join(", ")} / ${f.slope.previewLarge.samples.map(formatMs).join(", ")}); ` +
+      `creating the floor's ${f.slope.large} took ${formatMs(f.slope.upLarge)}, destroying them ${formatMs(f.slope.destroyLarge)}.`,
+    "",
+  );
+  return lines;
 }
 
 /** The whole results file. */
@@ -322,13 +461,15 @@ export function renderReport(r: BenchResults): string {
     lines.push("");
   }
 
+  lines.push(...floorSection(r));
+
   const a = r.state.analysis;
   lines.push(
     "## State",
     "",
     `${formatBytes(a.fileBytes)} for ${a.projects} projects: ${formatBytes(a.perProject)} per project. ` +
       `The serialised dynamic provider is ${formatBytes(a.providerTextBytes)} of JSON text, stored in the inputs and again in the outputs ` +
-      "of every dynamic resource (two per project). Per project, by part:",
+      "of every dynamic resource (one per project: a project's database and role are one TemplateDatabase). Per project, by part:",
     "",
     ...table(
       ["part (per project)", "bytes", "whose"],

@@ -10,6 +10,9 @@
  *     fleets; the state file of the first `auto` fleet of the target N (bench/state.ts);
  *  2. the no-op `preview` slope between a small and a large fleet;
  *  3. the backup runner against plain `pg_dump -Fc`, and a GFS prune of 1,000 dumps (bench/backup.ts).
+ * Pulumi's own floor (bench/floor.ts: the same shape of program with a dynamic provider that does
+ * no I/O) runs beside pgfleet: a fresh-stack `up` + `destroy` per N right after pgfleet's `auto`
+ * cycle on the 8 MB template, and its no-op `preview` in the slope, alternating with pgfleet's.
  * A full run takes about 25 minutes on 2 cores; `--quick` (N = 5, one repeat) a few minutes.
  */
 import * as fs from "node:fs";
@@ -21,6 +24,16 @@ import { PULUMI_HOME, REPO_ROOT, TMP_DIR } from "../scripts/lib/paths";
 import { findOnPath } from "../backup/runner";
 import { ensureToolchain, type Toolchain } from "../scripts/lib/toolchain";
 import { benchPrune, compareBackup } from "./backup";
+import {
+  dynamicResourcesPerProject,
+  floorCycle,
+  floorDestroy,
+  floorNoopPreview,
+  floorStack,
+  floorUp,
+  removeFloor,
+  type FloorStack,
+} from "./floor";
 import { describeMachine, loadAverage } from "./machine";
 import {
   cycle,
@@ -36,7 +49,7 @@ import {
 } from "./pgfleet";
 import type { CpuSplit } from "./cpu";
 import { rawCreate, resolveStrategy, type RawMode } from "./raw";
-import { renderReport, type BenchResults, type Cell, type NoopRow } from "./report";
+import { renderReport, type BenchResults, type Cell, type FloorRow, type NoopRow } from "./report";
 import { analyseState } from "./state";
 import { formatBytes, formatMs, nowMs, sample, timed, type Sample } from "./stats";
 import { createTemplate, dropBenchDatabase, dropLeftovers, type BenchTemplate } from "./templates";
@@ -168,6 +181,7 @@ async function main(): Promise<void> {
     const rawKey = (t: BenchTemplate, s: string, n: number, mode: RawMode) => `${t.name}/${s}/${n}/${mode}`;
     const fleet = new Map<string, { up: number[]; destroy: number[]; stateBytes: number }>();
     const noop = new Map<string, { preview: number[]; up: number[] }>();
+    const floor = new Map<number, { up: number[]; destroy: number[]; stateBytes: number }>();
     let stateForTarget: string | undefined;
     for (let rep = 1; rep <= plan.repeats; rep++) {
       for (const t of templates) {
@@ -207,6 +221,18 @@ async function main(): Promise<void> {
                 `, state ${formatBytes(c.stateBytes / n)}/project`,
             );
           }
+          if (t === small) {
+            // Pulumi's floor of the same N, right after pgfleet's `auto` cycle on this template.
+            const c = await floorCycle(n);
+            const entry = floor.get(n) ?? { up: [], destroy: [], stateBytes: c.stateBytes };
+            entry.up.push(c.up);
+            entry.destroy.push(c.destroy);
+            floor.set(n, entry);
+            log(
+              `[${rep}/${plan.repeats}] floor N=${n}: up ${formatMs(c.up)}, destroy ${formatMs(c.destroy)}, ` +
+                `state ${formatBytes(c.stateBytes / n)}/project`,
+            );
+          }
         }
       }
     }
@@ -240,6 +266,10 @@ async function main(): Promise<void> {
         noopRows.push({ template: t.label, n, preview: sample(e.preview), up: sample(e.up) });
       }
     }
+    const floorRows: FloorRow[] = plan.ns.map((n) => {
+      const e = floor.get(n)!;
+      return { n, up: sample(e.up), destroy: sample(e.destroy), stateBytes: e.stateBytes };
+    });
 
     // Where the time of `up` goes (extra runs, not in the medians).
     const diagnoses: UpDiagnosis[] = [];
@@ -252,11 +282,15 @@ async function main(): Promise<void> {
       );
     }
 
-    // 2. The no-op preview slope: both fleets exist at once and their previews alternate, so a
-    //    burst of other work on the machine hits both sides alike.
+    // 2. The no-op preview slope: both fleets, and the floor's stacks of the same sizes, exist at
+    //    once and their previews alternate, so a burst of other work on the machine hits all alike.
     const sizes = [plan.slope.small, plan.slope.large];
     const slopeFleets: FleetStack[] = [];
+    const floorFleets: FloorStack[] = [];
     const previewSamples: Record<number, number[]> = {};
+    const floorSamples: Record<number, number[]> = {};
+    let floorUpLarge = 0;
+    let floorDestroyLarge = 0;
     let upLarge = 0;
     let destroyLarge = 0;
     let previewSplit: { ms: number; split: CpuSplit } = { ms: Number.NaN, split: [] };
@@ -270,13 +304,27 @@ async function main(): Promise<void> {
         log(
           `slope: ${n} projects: up ${formatMs(u)}, state ${formatBytes(Buffer.byteLength(stateText(f)) / n)}/project`,
         );
+        const g = await floorStack(n);
+        floorFleets.push(g);
+        const gu = await floorUp(g);
+        if (n === plan.slope.large) floorUpLarge = gu;
+        floorSamples[n] = [];
+        log(`slope: floor of ${n} projects: up ${formatMs(gu)}`);
       }
       for (let i = 0; i < plan.slope.previews; i++) {
         for (const f of slopeFleets) previewSamples[f.n].push(await noopPreview(f));
+        for (const g of floorFleets) floorSamples[g.n].push(await floorNoopPreview(g));
       }
       previewSplit = await diagnosePreview(slopeFleets[1]);
-      for (const n of sizes)
+      for (const n of sizes) {
         log(`slope: ${n} projects: no-op preview ${previewSamples[n].map(formatMs).join(", ")}`);
+        log(`slope: floor of ${n} projects: no-op preview ${floorSamples[n].map(formatMs).join(", ")}`);
+      }
+      for (const g of [...floorFleets]) {
+        const d = await floorDestroy(g);
+        if (g.n === plan.slope.large) floorDestroyLarge = d;
+        floorFleets.splice(floorFleets.indexOf(g), 1);
+      }
       for (const f of [...slopeFleets]) {
         const d = await timed(() => f.stack.destroy());
         if (f.n === plan.slope.large) destroyLarge = d.ms;
@@ -285,6 +333,7 @@ async function main(): Promise<void> {
       }
     } finally {
       for (const f of slopeFleets) await remove(f, true).catch(() => undefined);
+      for (const g of floorFleets) await removeFloor(g, true).catch(() => undefined);
     }
     const previews: Record<number, Sample> = {
       [plan.slope.small]: sample(previewSamples[plan.slope.small]),
@@ -302,6 +351,16 @@ async function main(): Promise<void> {
       destroyLarge,
       split: previewSplit.split,
       splitMs: previewSplit.ms,
+    };
+    const floorPreviews = sizes.map((n) => sample(floorSamples[n]));
+    const floorSlope = {
+      small: plan.slope.small,
+      large: plan.slope.large,
+      previewSmall: floorPreviews[0],
+      previewLarge: floorPreviews[1],
+      perProject: (floorPreviews[1].median - floorPreviews[0].median) / (plan.slope.large - plan.slope.small),
+      upLarge: floorUpLarge,
+      destroyLarge: floorDestroyLarge,
     };
 
     // 3. Backups.
@@ -326,6 +385,11 @@ async function main(): Promise<void> {
       diagnoses,
       slope,
       state: { n: plan.targetN, analysis: analyseState(stateForTarget!, plan.targetN) },
+      floor: {
+        rows: floorRows,
+        slope: floorSlope,
+        pgfleetDynamicPerProject: dynamicResourcesPerProject(stateForTarget!, plan.targetN),
+      },
       backup,
       prune,
       notMeasurable: [

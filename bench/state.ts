@@ -19,7 +19,6 @@ interface Checkpoint {
 }
 
 export const TEMPLATE_DATABASE = "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase";
-export const PROJECT_ROLE = "pulumi-nodejs:dynamic/pgfleet:ProjectRole";
 export const PROJECT_DATABASE = "pgfleet:index:ProjectDatabase";
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
@@ -106,7 +105,6 @@ export function analyseState(text: string, projects: number): StateAnalysis {
   const of = (type: string) => resources.filter((r) => r.type === type);
   const perProject = (n: number) => n / projects;
   const databases = of(TEMPLATE_DATABASE);
-  const roles = of(PROJECT_ROLE);
   const components = of(PROJECT_DATABASE);
 
   const sums: Record<string, { bytes: number; owner: StatePart["owner"] }> = {};
@@ -119,22 +117,17 @@ export function analyseState(text: string, projects: number): StateAnalysis {
       : part.startsWith("serialised") || part.startsWith("urn") || part === "dependencies"
         ? "both"
         : "pgfleet";
-  for (const [label, list] of [
-    ["TemplateDatabase", databases],
-    ["ProjectRole", roles],
-  ] as const) {
-    for (const r of list) {
-      for (const [part, bytes] of Object.entries(dynamicParts(r))) {
-        add(`${label}: ${part}`, bytes, ownerOf(part));
-      }
+  for (const r of databases) {
+    for (const [part, bytes] of Object.entries(dynamicParts(r))) {
+      add(`TemplateDatabase (database + role): ${part}`, bytes, ownerOf(part));
     }
   }
   for (const r of components)
     add("ProjectDatabase component (outputs, stack trace, urn, …)", resourceBytes(r), "both");
-  const counted = [...databases, ...roles, ...components];
+  const counted = [...databases, ...components];
   const rest = utf8(text) - counted.reduce((n, r) => n + resourceBytes(r), 0);
   add(
-    "the rest: stack, Fleet and provider resources (the stack output repeats every project, secret)",
+    "the rest: stack, Fleet and provider resources (the stack output `projects` holds every project, secret)",
     rest,
     "both",
   );
@@ -154,44 +147,26 @@ export function analyseState(text: string, projects: number): StateAnalysis {
   const serverBytes = (r: StateResource) =>
     (r.inputs?.server ? entryBytes("server", r.inputs.server) : 0) +
     (r.outputs?.server ? entryBytes("server", r.outputs.server) : 0);
-  // Merging the role into the database resource: the role resource goes, its own outputs move.
-  const roleOwnOutputs = (r: StateResource) =>
-    ["roleName", "password", "publicConnect", "roleConnect"].reduce(
-      (n, k) => n + (r.outputs?.[k] !== undefined ? entryBytes(k, r.outputs[k]) : 0),
-      0,
-    ) + entryBytes("roleConnectionLimit", r.outputs?.connectionLimit ?? -1);
   const savings: Saving[] = [
     {
-      change: "merge ProjectRole into TemplateDatabase (one dynamic resource per project)",
-      bytes: sumOver(roles, resourceBytes) - sumOver(roles, roleOwnOutputs),
-    },
-    {
       change: "outputs without the inputs echoed back (the `__provider` copy the SDK adds stays)",
-      bytes: sumOver([...databases, ...roles], echoedBytes),
+      bytes: sumOver(databases, echoedBytes),
     },
     {
       change:
         "no admin connection secret per resource (the server named instead, its connection read from stack config)",
-      bytes: sumOver([...databases, ...roles], serverBytes),
+      bytes: sumOver(databases, serverBytes),
     },
     {
       change:
         "no serialised provider at all (not possible with dynamic providers: the SDK stores it twice per resource)",
-      bytes: sumOver([...databases, ...roles], providerBytes),
+      bytes: sumOver(databases, providerBytes),
     },
     {
       change: "no registration stack traces (Pulumi SDK/engine; no setting turns them off)",
-      bytes: sumOver([...databases, ...roles, ...components], traceBytes),
+      bytes: sumOver([...databases, ...components], traceBytes),
     },
   ];
-  const fleet = resources.find((r) => r.type === "pgfleet:index:Fleet");
-  if (fleet?.outputs?.apiResponses !== undefined) {
-    savings.push({
-      change:
-        "the Fleet component without its `apiResponses` output (the stack output `projects` holds the same, secret)",
-      bytes: perProject(entryBytes("apiResponses", fleet.outputs.apiResponses)),
-    });
-  }
   const sample = databases[0]?.inputs?.__provider;
   return {
     fileBytes: utf8(text),

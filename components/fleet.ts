@@ -33,7 +33,6 @@ export class Fleet extends pulumi.ComponentResource {
   /** The projects by key. */
   public readonly projects: Record<string, ProjectDatabase>;
   /** Seed 000's API response per project key (secret: holds connection strings). */
-  public readonly apiResponses: pulumi.Output<Record<string, ProjectApiResponse>>;
   /** The backup schedules by name. */
   public readonly backups: Record<string, BackupSchedule>;
   /** Each backup schedule's plan: name on the server, databases, schedule, next runs, retention. */
@@ -108,12 +107,6 @@ export class Fleet extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    const keys = Object.keys(this.projects);
-    this.apiResponses = pulumi.secret(
-      pulumi
-        .all(keys.map((k) => this.projects[k].apiResponse))
-        .apply((responses) => Object.fromEntries(responses.map((r, i) => [keys[i], r]))),
-    );
     const scheduleNames = Object.keys(this.backups);
     const summaries = scheduleNames.map((n): pulumi.Output<BackupPlanSummary> =>
       pulumi
@@ -137,6 +130,22 @@ export class Fleet extends pulumi.ComponentResource {
     this.backupPlans = pulumi
       .all(summaries)
       .apply((plans) => Object.fromEntries(plans.map((p, i) => [scheduleNames[i], p])));
-    this.registerOutputs({ apiResponses: this.apiResponses, backupPlans: this.backupPlans });
+    this.registerOutputs({ backupPlans: this.backupPlans });
   }
+}
+
+/**
+ * Seed 000's API response of every project, by project key: the program's stack output
+ * `projects` (secret: it holds the connection strings). Not an output of the Fleet component
+ * itself, so the state keeps one copy of it, not two.
+ */
+export function apiResponsesOf(
+  projects: Record<string, ProjectDatabase>,
+): pulumi.Output<Record<string, ProjectApiResponse>> {
+  const keys = Object.keys(projects);
+  return pulumi.secret(
+    pulumi
+      .all(keys.map((k) => projects[k].apiResponse))
+      .apply((responses) => Object.fromEntries(responses.map((r, i) => [keys[i], r]))),
+  );
 }

@@ -1,13 +1,12 @@
 /**
  * ProjectDatabase (`pgfleet:index:ProjectDatabase`): one isolated project on a PostgreSQL
  * server: a database cloned from a template, its own LOGIN role with a generated password,
- * PUBLIC's access revoked, and a secret connection string.
+ * PUBLIC's access revoked, and a secret connection string. Database and role are one
+ * TemplateDatabase resource (`<name>-database`), so a project costs one engine step.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { roleNameFor } from "../core/naming";
 import { selectTemplate } from "../core/template-selection";
 import type { ServerConnection } from "../provider/db-client";
-import { ProjectRole } from "../provider/project-role";
 import {
   TemplateDatabase,
   type CloneStrategy,
@@ -119,10 +118,10 @@ export class ProjectDatabase extends pulumi.ComponentResource {
         displayName: args.displayName,
         databaseName: args.databaseName,
         template,
-        // The admin owns the database; the project works through its own role (grants below),
-        // so row-level security applies to that role.
-        owner: pulumi.output(args.server).apply((s) => s.user),
+        // No owner: the admin owns the database (the provider's default); the project works
+        // through its own role, so row-level security applies to that role.
         connectionLimit: args.connectionLimit,
+        roleConnectionLimit: args.owner?.connectionLimit,
         strategy: args.strategy,
         deletionPolicy: args.deletionPolicy,
         finalBackup: args.finalBackup,
@@ -132,19 +131,6 @@ export class ProjectDatabase extends pulumi.ComponentResource {
         extensions: args.extensions,
       },
       { parent: this },
-    );
-
-    const role = new ProjectRole(
-      `${name}-role`,
-      {
-        server: args.server,
-        stack,
-        key: name,
-        roleName: database.databaseName.apply(roleNameFor),
-        databaseName: database.databaseName,
-        connectionLimit: args.owner?.connectionLimit,
-      },
-      { parent: this, dependsOn: [database] },
     );
 
     // Seed 000: changing the template affects new projects only; say so instead of replacing.
@@ -160,14 +146,21 @@ export class ProjectDatabase extends pulumi.ComponentResource {
     const server = pulumi.output(args.server);
     this.ref = database.ref;
     this.databaseName = database.databaseName;
-    this.ownerRole = role.roleName;
+    this.ownerRole = database.roleName;
     this.template = database.clonedFrom;
     this.insertedAt = database.insertedAt;
     this.status = pulumi.output("ACTIVE_HEALTHY");
     this.server = pulumi.secret(server);
     this.connectionString = pulumi.secret(
       pulumi
-        .all([role.roleName, role.password, database.databaseName, server, args.publicHost, args.publicPort])
+        .all([
+          database.roleName,
+          database.password,
+          database.databaseName,
+          server,
+          args.publicHost,
+          args.publicPort,
+        ])
         .apply(
           ([user, password, db, s, host, port]) =>
             `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host ?? s.host}:${port ?? s.port}/${db}`,

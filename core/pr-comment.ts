@@ -19,6 +19,7 @@
  * (a data-loss list too long for the comment is shortened entry by entry, then to names, and in
  * the end to its exact count). A hidden marker line lets a workflow update its own comment.
  */
+import { roleNameFor } from "./naming";
 
 /** GitHub's limit for the body of an issue or pull-request comment. */
 export const GITHUB_COMMENT_LIMIT = 65_536;
@@ -775,9 +776,12 @@ function projectRow(p: ProjectChange): string {
       break;
     case "rename": {
       database = `${p.oldDatabase} → ${p.newDatabase}`;
-      const role = p.resources
-        .find((r) => r.type === PROJECT_ROLE)
-        ?.changes.find((c) => c.key === "roleName");
+      // The role follows its database's name (a separate ProjectRole in stacks written before).
+      const role =
+        p.resources.find((r) => r.type === PROJECT_ROLE)?.changes.find((c) => c.key === "roleName") ??
+        (p.oldDatabase && p.newDatabase
+          ? { old: roleNameFor(p.oldDatabase), new: roleNameFor(p.newDatabase) }
+          : undefined);
       change = `\`ALTER DATABASE … RENAME\` in place (rows kept)${role ? `, role ${code(formatValue(role.old))} → ${code(formatValue(role.new))}` : ""}`;
       break;
     }
@@ -786,7 +790,7 @@ function projectRow(p: ProjectChange): string {
       break;
     case "delete":
       change = p.retained
-        ? `removed from the stack; database and data **kept** (retain)${p.resources.some((r) => r.type === PROJECT_ROLE && r.op === "delete") ? ", its login role is dropped" : ""}`
+        ? `removed from the stack; database and data **kept** (retain)${p.resources.some((r) => (r.type === PROJECT_ROLE || r.type === TEMPLATE_DATABASE) && r.op === "delete") ? ", its login role is dropped" : ""}`
         : `**${p.dataLoss?.tag === "backup-then-drop" ? "backup, then drop" : "dropped"}**`;
       break;
     case "update":

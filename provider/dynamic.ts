@@ -56,24 +56,19 @@ function stubFor(pgfleetModule: string): pulumi.dynamic.ResourceProvider {
 
 // Runs in the provider process, never in the program. A top-level function that captures nothing
 // (the module name is read from the stub), and no comments inside: its compiled text, comments and
-// indentation included, is what goes into state.
+// indentation included, is what goes into state (twice per resource), so it is kept short. The
+// pgfleet folder is the first one at or above the working directory holding provider/runtime.ts,
+// else the installed pgfleet package.
 /* eslint-disable @typescript-eslint/no-require-imports */
 async function configure(this: Stub & Record<string, unknown>): Promise<void> {
   try {
-    const path = require("path");
-    const isPgfleet = (dir: string) => {
-      try {
-        return require(path.join(dir, "package.json")).name === "pgfleet";
-      } catch {
-        return false;
-      }
-    };
+    const { dirname, join } = require("path");
+    const ours = (dir: string) => require("fs").existsSync(join(dir, "provider", "runtime.ts"));
     let root = process.cwd();
-    while (!isPgfleet(root) && root !== path.dirname(root)) root = path.dirname(root);
-    if (!isPgfleet(root))
-      root = path.dirname(require.resolve("pgfleet/package.json", { paths: [process.cwd()] }));
+    while (!ours(root) && root !== dirname(root)) root = dirname(root);
+    if (!ours(root)) root = dirname(require.resolve("pgfleet/package.json", { paths: [process.cwd()] }));
     require(require.resolve("tsx/cjs", { paths: [root] }));
-    require(path.join(root, "provider", "runtime")).install(this, this.pgfleetModule);
+    require(join(root, "provider", "runtime")).install(this, this.pgfleetModule);
   } catch (err) {
     for (const op of ["check", "diff", "create", "read", "update", "delete"])
       this[op] = () => Promise.reject(err);

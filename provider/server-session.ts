@@ -17,6 +17,11 @@ export interface OwnershipMark {
   ref?: string;
   /** The template a database was cloned from. */
   template?: string;
+  /**
+   * On a role: the resource type that manages it. Roles written by a TemplateDatabase say
+   * `"TemplateDatabase"`; a role without it was made by a stack's earlier separate ProjectRole.
+   */
+  managedBy?: "TemplateDatabase";
 }
 
 const MARK_PREFIX = "pgfleet:";

@@ -1,6 +1,7 @@
 /**
- * TemplateDatabase: a project database cloned from a template database
- * (engine type `pulumi-nodejs:dynamic/pgfleet:TemplateDatabase`).
+ * TemplateDatabase: a project database cloned from a template database, with the project's
+ * LOGIN role (provider/project-role.ts) (engine type `pulumi-nodejs:dynamic/pgfleet:TemplateDatabase`).
+ * Database and role are one resource: one engine step and one state entry per project.
  *
  * - check: validates with the naming module; generates the name once when none is given and
  *   keeps it (from the previous inputs) on every later run;
@@ -11,8 +12,11 @@
  *   mark is DATABASE_ALREADY_EXISTS;
  * - diff/update: a template change is not a change (existing projects keep their schema, seed
  *   000); rename is `ALTER DATABASE … RENAME`; owner and connection limit change in place;
- * - read: drift (gone, renamed, owner or limit changed);
- * - delete: by deletion policy (retain, drop, backup-then-drop).
+ * - the role `<database>_owner` is created (or adopted) with the database, renamed with it,
+ *   created again with the same password when it is gone, and dropped when the project is deleted;
+ * - read: drift (gone, renamed, owner or limit changed; role gone, PUBLIC able to connect);
+ * - delete: the role is dropped, the database follows the deletion policy (retain, drop,
+ *   backup-then-drop).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
@@ -21,10 +25,21 @@ import {
   RESERVED_DATABASE_NAMES,
   generateDatabaseName,
   newNameSuffix,
+  roleNameFor,
   validateDatabaseName,
 } from "../core/naming";
 import { withClient, type DbClient, type ServerConnection } from "./db-client";
 import { delegatingProvider, type ProviderOperations } from "./dynamic";
+import {
+  type RoleTarget,
+  convergeRole,
+  dropRole,
+  ensureRole,
+  newPassword,
+  readRole,
+  roleNameProblems,
+  type RoleState,
+} from "./project-role";
 import {
   clearCloneIntent,
   cloneIntentsOf,
@@ -71,8 +86,11 @@ export interface TemplateDatabaseInputs {
   databaseName?: string;
   nameSource?: "explicit" | "generated";
   template: string;
+  /** The database's owner. @default the admin connection's user */
   owner?: string;
   connectionLimit: number;
+  /** The project role's connection limit (-1 = no limit). */
+  roleConnectionLimit: number;
   strategy: CloneStrategy;
   deletionPolicy: DeletionPolicy;
   templateBusy: TemplateBusyMode;
@@ -82,8 +100,29 @@ export interface TemplateDatabaseInputs {
   finalBackup?: FinalBackupOptions;
 }
 
-/** The outputs: the inputs plus what creation found out. */
-export interface TemplateDatabaseOutputs extends TemplateDatabaseInputs {
+/** Inputs that only matter when cloning (or, for the name, in `check`): not kept in the outputs. */
+const CLONE_ONLY = [
+  "strategy",
+  "templateBusy",
+  "templateBusyTimeoutSeconds",
+  "reservedNames",
+  "nameSource",
+] as const;
+
+/** The outputs as stored: without the clone-only inputs (state is written after every step). */
+function stored(outs: TemplateDatabaseOutputs): TemplateDatabaseOutputs {
+  const kept: Record<string, unknown> = { ...outs };
+  for (const key of CLONE_ONLY) delete kept[key];
+  return kept as unknown as TemplateDatabaseOutputs;
+}
+
+/** The outputs: the inputs (but the clone-only ones) plus what creation found out. */
+export interface TemplateDatabaseOutputs
+  extends TemplateDatabaseInputs, Omit<RoleState, "roleConnectionLimit"> {
+  /** The project's LOGIN role (`<database>_owner`). */
+  roleName: string;
+  /** The role's password (secret). Kept across renames and when the role is created again. */
+  password: string;
   databaseName: string;
   /** The template the database was actually cloned from (kept when the template input changes). */
   clonedFrom: string;
@@ -104,6 +143,7 @@ export interface TemplateDatabaseArgs {
   template: pulumi.Input<string>;
   owner?: pulumi.Input<string>;
   connectionLimit?: pulumi.Input<number>;
+  roleConnectionLimit?: pulumi.Input<number>;
   strategy?: pulumi.Input<CloneStrategy>;
   deletionPolicy?: pulumi.Input<DeletionPolicy>;
   templateBusy?: pulumi.Input<TemplateBusyMode>;
@@ -126,11 +166,15 @@ export class TemplateDatabase extends pulumi.dynamic.Resource {
   declare readonly adopted: pulumi.Output<boolean>;
   declare readonly oid: pulumi.Output<number>;
   declare readonly deletionPolicy: pulumi.Output<DeletionPolicy>;
+  declare readonly roleName: pulumi.Output<string>;
+  /** Secret. */
+  declare readonly password: pulumi.Output<string>;
 
   constructor(name: string, args: TemplateDatabaseArgs, opts?: pulumi.CustomResourceOptions) {
     const props = {
       ...args,
       connectionLimit: args.connectionLimit ?? -1,
+      roleConnectionLimit: args.roleConnectionLimit ?? -1,
       strategy: args.strategy ?? "auto",
       deletionPolicy: args.deletionPolicy ?? "retain",
       templateBusy: args.templateBusy ?? "wait",
@@ -144,12 +188,14 @@ export class TemplateDatabase extends pulumi.dynamic.Resource {
       insertedAt: undefined,
       adopted: undefined,
       oid: undefined,
+      roleName: undefined,
+      password: undefined,
     };
     super(
       delegatingProvider("template-database"),
       name,
       props,
-      { ...opts, additionalSecretOutputs: ["server"] },
+      { ...opts, additionalSecretOutputs: ["server", "password"] },
       "pgfleet",
       "TemplateDatabase",
     );
@@ -187,6 +233,17 @@ function checkInputs(news: TemplateDatabaseInputs): pulumi.dynamic.CheckFailure[
       `project "${news.displayName}": connectionLimit must be an integer ≥ -1 (-1 = no limit), got ${news.connectionLimit}`,
     );
   }
+  if (!isInt(news.roleConnectionLimit) || news.roleConnectionLimit < -1) {
+    fail(
+      "roleConnectionLimit",
+      `project "${news.displayName}": the owner role's connectionLimit must be an integer ≥ -1 (-1 = no limit), got ${news.roleConnectionLimit}`,
+    );
+  }
+  if (typeof news.databaseName === "string" && validateDatabaseName(news.databaseName).length === 0) {
+    for (const reason of roleNameProblems(roleNameFor(news.databaseName))) {
+      fail("databaseName", `project "${news.displayName}": ${reason}`);
+    }
+  }
   const oneOf = (property: keyof TemplateDatabaseInputs, allowed: readonly string[]) => {
     const value = news[property];
     if (!allowed.includes(value as string)) {
@@ -222,6 +279,7 @@ async function check(
   const inputs: TemplateDatabaseInputs = {
     ...news,
     connectionLimit: news.connectionLimit ?? -1,
+    roleConnectionLimit: news.roleConnectionLimit ?? -1,
     strategy: news.strategy ?? "auto",
     deletionPolicy: news.deletionPolicy ?? "retain",
     templateBusy: news.templateBusy ?? "wait",
@@ -253,6 +311,7 @@ const UPDATABLE = [
   "databaseName",
   "owner",
   "connectionLimit",
+  "roleConnectionLimit",
   "extensions",
   "deletionPolicy",
   "finalBackup",
@@ -271,7 +330,10 @@ async function diff(
   // `template`, `strategy` and the busy-template settings only matter when cloning: a change
   // to them on an existing project is deliberately not a change (no replacement, no update).
   const changed = UPDATABLE.filter((k) => differs(olds[k], news[k]));
-  return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
+  // The role: drifted (gone, PUBLIC let in again), or not managed here yet (a stack written when
+  // the role was a resource of its own: the update adopts it).
+  const role = olds.password === undefined || olds.publicConnect === true || olds.roleConnect === false;
+  return { changes: changed.length > 0 || role, replaces: [], deleteBeforeReplace: false };
 }
 
 interface DbRow {
@@ -318,11 +380,15 @@ async function chooseStrategy(
   return templateBytes >= AUTO_FILE_COPY_THRESHOLD_BYTES ? "FILE_COPY" : "WAL_LOG";
 }
 
+/** The owner a project database should have: the `owner` input, else the admin. */
+const wantedOwner = (inputs: Pick<TemplateDatabaseInputs, "owner" | "server">): string =>
+  inputs.owner ?? inputs.server.user;
+
 /** Applies owner, connection limit and extensions to an existing database. */
 async function converge(client: DbClient, inputs: TemplateDatabaseInputs, row: DbRow): Promise<void> {
   const db = inputs.databaseName!;
-  if (inputs.owner && row.owner !== inputs.owner) {
-    await client.query(`ALTER DATABASE ${ident(db)} OWNER TO ${ident(inputs.owner)}`);
+  if (row.owner !== wantedOwner(inputs)) {
+    await client.query(`ALTER DATABASE ${ident(db)} OWNER TO ${ident(wantedOwner(inputs))}`);
   }
   if (row.datconnlimit !== inputs.connectionLimit) {
     await client.query(`ALTER DATABASE ${ident(db)} CONNECTION LIMIT ${Number(inputs.connectionLimit)}`);
@@ -443,7 +509,16 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
       `COMMENT ON DATABASE ${ident(name)} IS ${literal(formatMark({ ...mark, template: clonedFrom }))}`,
     );
     await clearCloneIntent(client, name);
-    await ensureExtensions(effective);
+    const password = newPassword();
+    let roleName: string;
+    try {
+      await ensureExtensions(effective);
+      roleName = await ensureRole(client, effective as RoleTarget, password, inputs.roleConnectionLimit);
+    } catch (err) {
+      // Nothing half-made: a database cloned by this call goes again when its role cannot be made.
+      if (!adopted) await dropDatabase(client, name).catch(() => undefined);
+      throw err;
+    }
     const created = await findDatabase(client, name);
     const outs: TemplateDatabaseOutputs = {
       ...effective,
@@ -453,8 +528,12 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
       strategyUsed,
       insertedAt,
       adopted: !!adopted,
+      roleName,
+      password,
+      publicConnect: false,
+      roleConnect: true,
     };
-    return { id: inputs.ref, outs };
+    return { id: inputs.ref, outs: stored(outs) };
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -469,15 +548,18 @@ async function read(id: string, props: TemplateDatabaseOutputs): Promise<pulumi.
       // Gone: the engine plans to create it again on the next `up`.
       return {};
     }
-    return {
-      id,
-      props: {
-        ...props,
-        databaseName: row.datname,
-        owner: props.owner ? row.owner : undefined,
-        connectionLimit: row.datconnlimit,
-      },
+    const role = await readRole(client, { ...props, databaseName: row.datname });
+    const live: TemplateDatabaseOutputs = {
+      ...props,
+      databaseName: row.datname,
+      connectionLimit: row.datconnlimit,
+      ...role,
+      roleConnectionLimit: role.roleConnectionLimit ?? props.roleConnectionLimit,
     };
+    // An owner other than the wanted one is drift (shown as the owner it has now).
+    if (row.owner !== wantedOwner(props)) live.owner = row.owner;
+    // The engine's wire format has no `undefined`: such keys are left out.
+    return { id, props: JSON.parse(JSON.stringify(live)) as TemplateDatabaseOutputs };
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -522,6 +604,16 @@ async function update(
       throw mapError(err, { database: newName, action: "update" });
     }
     await ensureExtensions(news);
+    // A stack written when the role was a resource of its own has no password here: the role is
+    // adopted with a new one.
+    const password = olds.password ?? newPassword();
+    const roleName = await convergeRole(
+      client,
+      news as RoleTarget,
+      olds.databaseName,
+      password,
+      news.roleConnectionLimit,
+    );
     const outs: TemplateDatabaseOutputs = {
       ...news,
       databaseName: newName,
@@ -530,8 +622,12 @@ async function update(
       insertedAt: olds.insertedAt,
       adopted: olds.adopted,
       oid: row.oid,
+      roleName,
+      password,
+      publicConnect: false,
+      roleConnect: true,
     };
-    return { outs };
+    return { outs: stored(outs) };
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -548,8 +644,15 @@ async function dropDatabase(client: DbClient, name: string): Promise<void> {
 }
 
 async function remove(_id: string, props: TemplateDatabaseOutputs): Promise<void> {
-  if (props.deletionPolicy === "retain" || !props.deletionPolicy) return;
   const name = props.databaseName;
+  // The role goes whatever the policy; its objects are handed to the admin first.
+  const admin = await connectMaintenance(props.server, name);
+  try {
+    await dropRole(admin, props);
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+  if (props.deletionPolicy === "retain" || !props.deletionPolicy) return;
   if (props.deletionPolicy === "backup-then-drop") {
     // Loaded only for this policy: the backup runner lives in backup/.
     // eslint-disable-next-line @typescript-eslint/no-require-imports

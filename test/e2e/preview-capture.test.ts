@@ -108,12 +108,12 @@ describe("PR comments from real previews", () => {
     if (CAPTURE) {
       fs.mkdirSync(FIXTURES, { recursive: true });
       fs.writeFileSync(path.join(FIXTURES, `${name}.preview.json`), clean.previewText);
-      if (name !== "fleet-300")
+      if (name !== "fleet-400")
         fs.writeFileSync(path.join(FIXTURES, `${name}.events.jsonl`), clean.eventsText);
     }
     const markdown = renderPrComment({
       preview: clean.preview,
-      events: name === "fleet-300" ? undefined : clean.events,
+      events: name === "fleet-400" ? undefined : clean.events,
     });
     rendered.set(name, markdown);
     return {
@@ -310,18 +310,18 @@ new PolicyPack("fixture-pack", {
     );
   });
 
-  it("a 300-project fleet stays under GitHub's limit with the summary first", async () => {
-    const many = Array.from({ length: 300 }, (_, i) => {
+  it("a 400-project fleet stays under GitHub's limit with the summary first", async () => {
+    const many = Array.from({ length: 400 }, (_, i) => {
       const n = String(i + 1).padStart(3, "0");
       return { name: `Project ${n}`, key: `project-${n}`, databaseName: `${prefix}_${n}` };
     });
     big = await TestStack.create({
       repoProgram: true,
       config: fleetConfig(template, many),
-      label: "pr-comment-300",
+      label: "pr-comment-400",
     });
-    const { markdown } = await capture(big, "fleet-300");
-    expect(markdown.split("\n")[0]).toBe("**pgfleet preview (test)**: 300 to create");
+    const { markdown } = await capture(big, "fleet-400");
+    expect(markdown.split("\n")[0]).toBe("**pgfleet preview (test)**: 400 to create");
     expect(markdown.length).toBeLessThanOrEqual(65_536);
     expect(markdown).toMatch(/… \d+ more resource changes not shown/);
   }, 300_000);

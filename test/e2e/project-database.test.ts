@@ -154,8 +154,8 @@ describe("a fleet of three projects", () => {
     stack.setConfig(fleetConfig(template, projects));
     const { json } = await stack.preview();
     const steps = changedSteps(json);
-    expect(steps.map((s) => s.op).sort()).toEqual(["update", "update"]);
-    expect(steps.every((s) => s.urn.includes("project-a"))).toBe(true);
+    // Database and role are one resource: one in-place update.
+    expect(steps.map((s) => [s.op, s.urn.split("::").pop()])).toEqual([["update", "project-a-database"]]);
 
     await stack.up();
     expect(await databaseExists(`${prefix}_a`)).toBe(false);
@@ -171,11 +171,18 @@ describe("a fleet of three projects", () => {
   it("shows drift on preview --refresh: a dropped database is planned again, a changed limit is updated", async () => {
     await dropDatabase(`${prefix}_c`);
     await withAdmin((c) => c.query(`ALTER DATABASE "${prefix}_b" CONNECTION LIMIT 3`));
+    // Role drift on project a: PUBLIC let in again, the role's limit changed by hand.
+    await withAdmin((c) =>
+      c.query(
+        `GRANT CONNECT ON DATABASE "${prefix}_a2" TO PUBLIC; ALTER ROLE "${prefix}_a2_owner" CONNECTION LIMIT 7`,
+      ),
+    );
     const { json } = await stack.preview({ refresh: true });
     const steps = changedSteps(json).filter((s) => s.urn.includes("TemplateDatabase"));
     const byProject = Object.fromEntries(steps.map((s) => [s.urn.split("::").pop(), s.op]));
     expect(byProject["project-c-database"]).toBe("create");
     expect(byProject["project-b-database"]).toBe("update");
+    expect(byProject["project-a-database"]).toBe("update");
 
     await stack.up({ args: ["--refresh"] });
     expect(await databaseExists(`${prefix}_c`)).toBe(true);
@@ -185,6 +192,13 @@ describe("a fleet of three projects", () => {
       ]),
     );
     expect(limit.rows[0].datconnlimit).toBe(-1);
+    const role = await withAdmin((c) =>
+      c.query<{ rolconnlimit: number; pub: boolean }>(
+        "SELECT rolconnlimit, has_database_privilege('public', $2, 'CONNECT') AS pub FROM pg_roles WHERE rolname = $1",
+        [`${prefix}_a2_owner`, `${prefix}_a2`],
+      ),
+    );
+    expect(role.rows).toEqual([{ rolconnlimit: -1, pub: false }]);
   });
 
   it("destroy drops the databases and roles it created", async () => {

@@ -32,7 +32,7 @@ const SCENARIOS = [
   "replace",
   "policy",
   "mixed",
-  "fleet-300",
+  "fleet-400",
 ];
 
 function load(name: string): { preview: PreviewDigestJson; events?: EngineEventJson[] } {
@@ -49,9 +49,9 @@ const lines = (s: string) => s.split("\n");
 /** The data-loss section: from its heading to the next heading. */
 const dataLossOf = (md: string) => /### ⚠️ Data loss[\s\S]*?(?=\n###? |\n<details>|\n<!--)/.exec(md)?.[0];
 
-/** The 300-project fleet turned into 300 deletions with `drop`: real step shapes, every project loses data. */
+/** The 400-project fleet turned into 400 deletions with `drop`: real step shapes, every project loses data. */
 function fleetDropped(): PreviewDigestJson {
-  const { preview } = load("fleet-300");
+  const { preview } = load("fleet-400");
   const steps: PreviewStepJson[] = (preview.steps ?? []).map((s) => {
     if (s.op !== "create" || !s.newState) return s;
     const state = { ...s.newState, inputs: { ...s.newState.inputs, deletionPolicy: "drop" } };
@@ -99,7 +99,7 @@ describe("rendering the captured previews", () => {
   it("the summary line of each scenario", () => {
     const summary = (name: string) => lines(renderPrComment(load(name), { stack: "prod" }))[0];
     expect(summary("create")).toBe("**pgfleet preview (prod)**: 4 to create");
-    expect(summary("no-changes")).toBe("**pgfleet preview (prod)**: no changes (14 resources unchanged)");
+    expect(summary("no-changes")).toBe("**pgfleet preview (prod)**: no changes (10 resources unchanged)");
     expect(summary("update")).toBe("**pgfleet preview (prod)**: 1 to update");
     expect(summary("rename")).toBe("**pgfleet preview (prod)**: 1 rename");
     expect(summary("delete-data-loss")).toBe("**pgfleet preview (prod)**: 3 to delete — ⚠️ 2 drop data");
@@ -110,7 +110,7 @@ describe("rendering the captured previews", () => {
     expect(summary("mixed")).toBe(
       "**pgfleet preview (prod)**: 2 to create, 1 to update, 1 rename, 1 to delete — ⚠️ 1 drops data, 10 policy violations",
     );
-    expect(summary("fleet-300")).toBe("**pgfleet preview (prod)**: 300 to create");
+    expect(summary("fleet-400")).toBe("**pgfleet preview (prod)**: 400 to create");
   });
 
   it("the stack defaults to the one in the URNs", () => {
@@ -196,33 +196,33 @@ describe("rendering the captured previews", () => {
 });
 
 describe("truncation", () => {
-  it("300 projects: details are cut with a visible note, the summary stays whole", () => {
-    const md = renderPrComment(load("fleet-300"), { stack: "prod" });
+  it("400 projects: details are cut with a visible note, the summary stays whole", () => {
+    const md = renderPrComment(load("fleet-400"), { stack: "prod" });
     expect(bytes(md)).toBeLessThanOrEqual(GITHUB_COMMENT_LIMIT);
     expect(md).toMatch(/- … \d+ more resource changes not shown/);
-    expect(lines(md)[0]).toBe("**pgfleet preview (prod)**: 300 to create");
+    expect(lines(md)[0]).toBe("**pgfleet preview (prod)**: 400 to create");
   });
 
   it.each([GITHUB_COMMENT_LIMIT, 20_000, 8_000, 4_000, 1_500])(
-    "300 dropped projects in %i characters: summary first, data-loss section kept, every project named or counted",
+    "400 dropped projects in %i characters: summary first, data-loss section kept, every project named or counted",
     (max) => {
       const md = renderPrComment({ preview: fleetDropped() }, { stack: "prod", maxLength: max });
       expect(bytes(md)).toBeLessThanOrEqual(max);
-      expect(lines(md)[0]).toBe("**pgfleet preview (prod)**: 300 to delete — ⚠️ 300 drop data");
+      expect(lines(md)[0]).toBe("**pgfleet preview (prod)**: 400 to delete — ⚠️ 400 drop data");
       const section = dataLossOf(md);
       expect(section).toBeDefined();
-      expect(section).toContain("### ⚠️ Data loss: 300 projects");
-      const named = Array.from({ length: 300 }, (_, i) => `project-${String(i + 1).padStart(3, "0")}`).filter(
+      expect(section).toContain("### ⚠️ Data loss: 400 projects");
+      const named = Array.from({ length: 400 }, (_, i) => `project-${String(i + 1).padStart(3, "0")}`).filter(
         (k) => section!.includes(k),
       );
-      if (named.length < 300) expect(section).toContain("**Exactly 300 projects lose data**");
+      if (named.length < 400) expect(section).toContain("**Exactly 400 projects lose data**");
       expect(md.trimEnd().endsWith(commentMarker("prod"))).toBe(true);
     },
   );
 
-  it("at the full limit all 300 data-loss entries are complete; tables are what gets cut", () => {
+  it("at the full limit all 400 data-loss entries are complete; tables are what gets cut", () => {
     const md = renderPrComment({ preview: fleetDropped() }, { stack: "prod" });
-    expect(dataLossOf(md)!.match(/^- 🔥 /gm)).toHaveLength(300);
+    expect(dataLossOf(md)!.match(/^- 🔥 /gm)).toHaveLength(400);
     expect(md).toMatch(/… \d+ more (projects?|resource changes) not shown/);
   });
 
@@ -238,7 +238,7 @@ describe("truncation", () => {
       },
     }));
     const md = renderPrComment(
-      { preview: load("fleet-300").preview, events: [...events!, ...many] },
+      { preview: load("fleet-400").preview, events: [...events!, ...many] },
       { maxLength: 30_000 },
     );
     expect(bytes(md)).toBeLessThanOrEqual(30_000);

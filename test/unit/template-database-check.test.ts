@@ -15,6 +15,7 @@ const inputs = (over: Partial<TemplateDatabaseInputs>): TemplateDatabaseInputs =
   displayName: "Alpha",
   template: "project_template",
   connectionLimit: -1,
+  roleConnectionLimit: -1,
   strategy: "auto",
   deletionPolicy: "retain",
   templateBusy: "wait",
