@@ -21,6 +21,7 @@ import {
 import { TMP_DIR } from "../scripts/lib/paths";
 import { adminServer, withAdmin } from "../test/support/postgres";
 import { ident } from "../provider/sql";
+import { settle } from "./machine";
 import { nowMs, repeat, sample, timed, type Sample } from "./stats";
 import { benchName, databaseBytes, dropBenchDatabase, type BenchTemplate } from "./templates";
 
@@ -81,9 +82,11 @@ export async function compareBackup(template: BenchTemplate, repeats: number): P
   try {
     for (let i = 0; i < repeats; i++) {
       const file = path.join(dir, `plain-${i}.dump`);
+      await settle();
       plain.push(await plainDump(tools.pgDump.path, database, file));
       fs.rmSync(file, { force: true });
 
+      await settle();
       const run = await timed(() =>
         dumpDatabase(server, database, {
           destination: dir,

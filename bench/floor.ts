@@ -8,6 +8,7 @@
  */
 import * as fs from "node:fs";
 import { STACK, TestStack } from "../test/support/pulumi";
+import { settle } from "./machine";
 import { timed } from "./stats";
 
 /**
@@ -109,11 +110,13 @@ export async function floorStack(n: number): Promise<FloorStack> {
 
 /** `pulumi up` of the floor stack: ms. */
 export async function floorUp(floor: FloorStack): Promise<number> {
+  await settle();
   return (await timed(() => floor.stack.up())).ms;
 }
 
 /** `pulumi preview` of an unchanged floor stack: ms; fails when the preview plans any change. */
 export async function floorNoopPreview(floor: FloorStack): Promise<number> {
+  await settle();
   const { ms, value } = await timed(() => floor.stack.preview());
   const changes = Object.entries(value.json.changeSummary ?? {}).filter(([op, n]) => op !== "same" && n > 0);
   if (changes.length > 0)
@@ -123,6 +126,7 @@ export async function floorNoopPreview(floor: FloorStack): Promise<number> {
 
 /** `pulumi destroy` of the floor stack: ms. The stack and its folder are removed afterwards. */
 export async function floorDestroy(floor: FloorStack): Promise<number> {
+  await settle();
   const { ms } = await timed(() => floor.stack.destroy());
   await removeFloor(floor);
   return ms;

@@ -10,6 +10,7 @@ import type { CloneStrategy } from "../provider/template-database";
 import { fleetConfig, type ProjectEntry } from "../test/support/fleet";
 import { STACK, TestStack } from "../test/support/pulumi";
 import { withCpuSplit, type CpuSplit } from "./cpu";
+import { settle } from "./machine";
 import { timed } from "./stats";
 import { BENCH_PREFIX, type BenchTemplate } from "./templates";
 
@@ -41,11 +42,13 @@ export async function fleetStack(
 
 /** `pulumi up` of the fleet: ms. */
 export async function up(fleet: FleetStack): Promise<number> {
+  await settle();
   return (await timed(() => fleet.stack.up())).ms;
 }
 
 /** `pulumi preview` of an unchanged fleet: ms; fails when the preview plans any change. */
 export async function noopPreview(fleet: FleetStack): Promise<number> {
+  await settle();
   const { ms, value } = await timed(() => fleet.stack.preview());
   const changes = Object.entries(value.json.changeSummary ?? {}).filter(([op, n]) => op !== "same" && n > 0);
   if (changes.length > 0) throw new Error(`the no-op preview planned changes: ${JSON.stringify(changes)}`);
@@ -54,11 +57,13 @@ export async function noopPreview(fleet: FleetStack): Promise<number> {
 
 /** `pulumi up` of an unchanged fleet: ms. */
 export async function noopUp(fleet: FleetStack): Promise<number> {
+  await settle();
   return (await timed(() => fleet.stack.up())).ms;
 }
 
 /** `pulumi destroy` of the fleet (databases dropped): ms. The stack itself is removed afterwards. */
 export async function destroy(fleet: FleetStack): Promise<number> {
+  await settle();
   const { ms } = await timed(() => fleet.stack.destroy());
   await remove(fleet);
   return ms;

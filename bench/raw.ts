@@ -13,6 +13,7 @@ import { connect, type DbClient } from "../provider/db-client";
 import { ident, literal } from "../provider/sql";
 import { AUTO_FILE_COPY_THRESHOLD_BYTES, type CloneStrategy } from "../provider/template-database";
 import { adminServer, withAdmin } from "../test/support/postgres";
+import { settle } from "./machine";
 import { nowMs } from "./stats";
 import { BENCH_PREFIX, type BenchTemplate } from "./templates";
 
@@ -84,6 +85,7 @@ export async function rawCreate(
   const clients: DbClient[] = [];
   try {
     for (let i = 0; i < connections; i++) clients.push(await connect(adminServer()));
+    await settle();
     const t0 = nowMs();
     let next = 0;
     await Promise.all(
