@@ -5,7 +5,7 @@
  * the next run adopt it; a same-named database without our intent stays someone else's.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CATALOG_DATABASE } from "../../core/naming";
+import { CATALOG_DATABASE, roleNameFor } from "../../core/naming";
 import {
   connectMaintenance,
   parseMark,
@@ -81,7 +81,11 @@ describe("TemplateDatabase create after a crash between CREATE DATABASE and its 
     );
   });
   afterAll(async () => {
-    for (const n of names) await dropDatabase(n);
+    for (const n of names) {
+      await dropDatabase(n);
+      // create makes the project's role too.
+      await withAdmin((c) => c.query(`DROP ROLE IF EXISTS ${ident(roleNameFor(n))}`));
+    }
     if (template) await dropDatabase(template);
   });
 
