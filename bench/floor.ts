@@ -6,10 +6,8 @@
  * the same TestStack and timers as bench/pgfleet.ts, so its figures sit next to pgfleet's of the
  * same run.
  */
-import * as fs from "node:fs";
-import { STACK, TestStack } from "../test/support/pulumi";
-import { settle } from "./machine";
-import { timed } from "./stats";
+import { TestStack } from "../test/support/pulumi";
+import { destroy, remove, stateText, up, type BenchStack } from "./commands";
 
 /**
  * The floor program (TypeScript source of index.ts). `floor:projects` (a number) is N. The
@@ -92,13 +90,8 @@ new FloorFleet("fleet", new pulumi.Config("floor").requireNumber("projects"));
 `;
 
 /** A floor stack of N projects. */
-export interface FloorStack {
-  stack: TestStack;
-  n: number;
-}
-
 /** A fresh floor stack (not yet `up`) of `n` projects. */
-export async function floorStack(n: number): Promise<FloorStack> {
+export async function floorStack(n: number): Promise<BenchStack> {
   const stack = await TestStack.create({
     program: FLOOR_PROGRAM,
     project: "pgfleet-floor",
@@ -106,40 +99,6 @@ export async function floorStack(n: number): Promise<FloorStack> {
     label: `bench-floor-${n}`,
   });
   return { stack, n };
-}
-
-/** `pulumi up` of the floor stack: ms. */
-export async function floorUp(floor: FloorStack): Promise<number> {
-  await settle();
-  return (await timed(() => floor.stack.up())).ms;
-}
-
-/** `pulumi preview` of an unchanged floor stack: ms; fails when the preview plans any change. */
-export async function floorNoopPreview(floor: FloorStack): Promise<number> {
-  await settle();
-  const { ms, value } = await timed(() => floor.stack.preview());
-  const changes = Object.entries(value.json.changeSummary ?? {}).filter(([op, n]) => op !== "same" && n > 0);
-  if (changes.length > 0)
-    throw new Error(`the floor's no-op preview planned changes: ${JSON.stringify(changes)}`);
-  return ms;
-}
-
-/** `pulumi destroy` of the floor stack: ms. The stack and its folder are removed afterwards. */
-export async function floorDestroy(floor: FloorStack): Promise<number> {
-  await settle();
-  const { ms } = await timed(() => floor.stack.destroy());
-  await removeFloor(floor);
-  return ms;
-}
-
-/** Removes the stack and its folder (after a destroy), or destroys and removes it. */
-export async function removeFloor(floor: FloorStack, destroyFirst = false): Promise<void> {
-  if (destroyFirst) {
-    await floor.stack.dispose();
-    return;
-  }
-  await floor.stack.run(["stack", "rm", "--yes", "--force", "-s", STACK]);
-  fs.rmSync(floor.stack.dir, { recursive: true, force: true });
 }
 
 /** One fresh-stack floor cycle. */
@@ -154,12 +113,12 @@ export interface FloorCycle {
 export async function floorCycle(n: number): Promise<FloorCycle> {
   const floor = await floorStack(n);
   try {
-    const up = await floorUp(floor);
-    const stateBytes = Buffer.byteLength(floor.stack.stateFileText());
-    const destroy = await floorDestroy(floor);
-    return { up, destroy, stateBytes };
+    const upMs = await up(floor);
+    const stateBytes = Buffer.byteLength(stateText(floor));
+    const destroyMs = await destroy(floor);
+    return { up: upMs, destroy: destroyMs, stateBytes };
   } catch (err) {
-    await removeFloor(floor, true).catch(() => undefined);
+    await remove(floor, true).catch(() => undefined);
     throw err;
   }
 }

@@ -4,20 +4,17 @@
  * server and templates as the raw baseline. Every figure is the wall-clock time of one `pulumi`
  * command, as an operator sees it: engine and program start-up included.
  */
-import * as fs from "node:fs";
 import * as crypto from "node:crypto";
 import type { CloneStrategy } from "../provider/template-database";
 import { fleetConfig, type ProjectEntry } from "../test/support/fleet";
-import { STACK, TestStack } from "../test/support/pulumi";
+import { TestStack } from "../test/support/pulumi";
+import { destroy, noopPreview, remove, stateText, up, type BenchStack } from "./commands";
 import { withCpuSplit, type CpuSplit } from "./cpu";
-import { settle } from "./machine";
 import { timed } from "./stats";
 import { BENCH_PREFIX, type BenchTemplate } from "./templates";
 
 /** A stack of N projects of one template, created for the benchmark. */
-export interface FleetStack {
-  stack: TestStack;
-  n: number;
+export interface FleetStack extends BenchStack {
   prefix: string;
 }
 
@@ -38,50 +35,6 @@ export async function fleetStack(
     label: `bench-${n}`,
   });
   return { stack, n, prefix };
-}
-
-/** `pulumi up` of the fleet: ms. */
-export async function up(fleet: FleetStack): Promise<number> {
-  await settle();
-  return (await timed(() => fleet.stack.up())).ms;
-}
-
-/** `pulumi preview` of an unchanged fleet: ms; fails when the preview plans any change. */
-export async function noopPreview(fleet: FleetStack): Promise<number> {
-  await settle();
-  const { ms, value } = await timed(() => fleet.stack.preview());
-  const changes = Object.entries(value.json.changeSummary ?? {}).filter(([op, n]) => op !== "same" && n > 0);
-  if (changes.length > 0) throw new Error(`the no-op preview planned changes: ${JSON.stringify(changes)}`);
-  return ms;
-}
-
-/** `pulumi up` of an unchanged fleet: ms. */
-export async function noopUp(fleet: FleetStack): Promise<number> {
-  await settle();
-  return (await timed(() => fleet.stack.up())).ms;
-}
-
-/** `pulumi destroy` of the fleet (databases dropped): ms. The stack itself is removed afterwards. */
-export async function destroy(fleet: FleetStack): Promise<number> {
-  await settle();
-  const { ms } = await timed(() => fleet.stack.destroy());
-  await remove(fleet);
-  return ms;
-}
-
-/** The state file as the backend stores it. */
-export function stateText(fleet: FleetStack): string {
-  return fleet.stack.stateFileText();
-}
-
-/** Removes the stack and its folder (after a successful destroy), or destroys and removes it. */
-export async function remove(fleet: FleetStack, destroyFirst = false): Promise<void> {
-  if (destroyFirst) {
-    await fleet.stack.dispose();
-    return;
-  }
-  await fleet.stack.run(["stack", "rm", "--yes", "--force", "-s", STACK]);
-  fs.rmSync(fleet.stack.dir, { recursive: true, force: true });
 }
 
 /** One fresh-stack cycle: up, optionally the no-op commands, destroy. */
@@ -109,7 +62,7 @@ export async function cycle(
     if (options.keepState) result.state = state;
     if (options.noop) {
       result.noopPreview = await noopPreview(fleet);
-      result.noopUp = await noopUp(fleet);
+      result.noopUp = await up(fleet); // the fleet is unchanged: a no-op `up`
     }
     result.destroy = await destroy(fleet);
     return result;

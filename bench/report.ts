@@ -489,6 +489,11 @@ export function renderReport(r: BenchResults): string {
   );
 
   const b = r.backup;
+  const vsPlain = (label: string, s: Sample) => [
+    label,
+    formatMs(s.median),
+    formatRatio(s.median / b.plain.median),
+  ];
   lines.push(
     "## Backups",
     "",
@@ -496,26 +501,13 @@ export function renderReport(r: BenchResults): string {
       ["", "time", "÷ plain"],
       [
         ["plain `pg_dump -Fc`", formatMs(b.plain.median), "1.00×"],
-        [
-          "pgfleet runner (`dumpDatabase`, verify `list`)",
-          formatMs(b.runner.median),
-          formatRatio(b.runner.median / b.plain.median),
-        ],
-        [
-          "… its `pg_restore --list`, timed alone",
-          formatMs(b.listToc.median),
-          formatRatio(b.listToc.median / b.plain.median),
-        ],
-        [
-          "… its sha256 of the dump (side by side with the list), timed alone",
-          formatMs(b.sha256.median),
-          formatRatio(b.sha256.median / b.plain.median),
-        ],
-        [
+        vsPlain("pgfleet runner (`dumpDatabase`, verify `list`)", b.runner),
+        vsPlain("… its `pg_restore --list`, timed alone", b.listToc),
+        vsPlain("… its sha256 of the dump (side by side with the list), timed alone", b.sha256),
+        vsPlain(
           "not in the runner: reading every entry (`pgfleet backup verify` does it later)",
-          formatMs(b.readEntries.median),
-          formatRatio(b.readEntries.median / b.plain.median),
-        ],
+          b.readEntries,
+        ),
       ],
     ),
     "",

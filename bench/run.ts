@@ -24,29 +24,10 @@ import { PULUMI_HOME, REPO_ROOT, TMP_DIR } from "../scripts/lib/paths";
 import { findOnPath } from "../backup/runner";
 import { ensureToolchain, type Toolchain } from "../scripts/lib/toolchain";
 import { benchPrune, compareBackup } from "./backup";
-import {
-  dynamicResourcesPerProject,
-  floorCycle,
-  floorDestroy,
-  floorNoopPreview,
-  floorStack,
-  floorUp,
-  removeFloor,
-  type FloorStack,
-} from "./floor";
+import { dynamicResourcesPerProject, floorCycle, floorStack } from "./floor";
 import { describeMachine, loadAverage } from "./machine";
-import {
-  cycle,
-  diagnosePreview,
-  diagnoseUp,
-  fleetStack,
-  noopPreview,
-  remove,
-  stateText,
-  up as fleetUp,
-  type FleetStack,
-  type UpDiagnosis,
-} from "./pgfleet";
+import { destroy, noopPreview, remove, stateText, up, type BenchStack } from "./commands";
+import { cycle, diagnosePreview, diagnoseUp, fleetStack, type FleetStack, type UpDiagnosis } from "./pgfleet";
 import type { CpuSplit } from "./cpu";
 import { rawCreate, resolveStrategy, type RawMode } from "./raw";
 import { renderReport, type BenchResults, type Cell, type FloorRow, type NoopRow } from "./report";
@@ -286,7 +267,7 @@ async function main(): Promise<void> {
     //    once and their previews alternate, so a burst of other work on the machine hits all alike.
     const sizes = [plan.slope.small, plan.slope.large];
     const slopeFleets: FleetStack[] = [];
-    const floorFleets: FloorStack[] = [];
+    const floorFleets: BenchStack[] = [];
     const previewSamples: Record<number, number[]> = {};
     const floorSamples: Record<number, number[]> = {};
     let floorUpLarge = 0;
@@ -298,7 +279,7 @@ async function main(): Promise<void> {
       for (const n of sizes) {
         const f = await fleetStack(small, n, "auto");
         slopeFleets.push(f);
-        const u = await fleetUp(f);
+        const u = await up(f);
         if (n === plan.slope.large) upLarge = u;
         previewSamples[n] = [];
         log(
@@ -306,14 +287,14 @@ async function main(): Promise<void> {
         );
         const g = await floorStack(n);
         floorFleets.push(g);
-        const gu = await floorUp(g);
+        const gu = await up(g);
         if (n === plan.slope.large) floorUpLarge = gu;
         floorSamples[n] = [];
         log(`slope: floor of ${n} projects: up ${formatMs(gu)}`);
       }
       for (let i = 0; i < plan.slope.previews; i++) {
         for (const f of slopeFleets) previewSamples[f.n].push(await noopPreview(f));
-        for (const g of floorFleets) floorSamples[g.n].push(await floorNoopPreview(g));
+        for (const g of floorFleets) floorSamples[g.n].push(await noopPreview(g));
       }
       previewSplit = await diagnosePreview(slopeFleets[1]);
       for (const n of sizes) {
@@ -321,19 +302,18 @@ async function main(): Promise<void> {
         log(`slope: floor of ${n} projects: no-op preview ${floorSamples[n].map(formatMs).join(", ")}`);
       }
       for (const g of [...floorFleets]) {
-        const d = await floorDestroy(g);
+        const d = await destroy(g);
         if (g.n === plan.slope.large) floorDestroyLarge = d;
         floorFleets.splice(floorFleets.indexOf(g), 1);
       }
       for (const f of [...slopeFleets]) {
-        const d = await timed(() => f.stack.destroy());
-        if (f.n === plan.slope.large) destroyLarge = d.ms;
-        await remove(f);
+        const d = await destroy(f);
+        if (f.n === plan.slope.large) destroyLarge = d;
         slopeFleets.splice(slopeFleets.indexOf(f), 1);
       }
     } finally {
       for (const f of slopeFleets) await remove(f, true).catch(() => undefined);
-      for (const g of floorFleets) await removeFloor(g, true).catch(() => undefined);
+      for (const g of floorFleets) await remove(g, true).catch(() => undefined);
     }
     const previews: Record<number, Sample> = {
       [plan.slope.small]: sample(previewSamples[plan.slope.small]),

@@ -27,7 +27,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { roleNameFor, validateDatabaseName } from "../core/naming";
 import { withClient, type DbClient, type ServerConnection } from "./db-client";
 import { delegatingProvider, type ProviderOperations } from "./dynamic";
-import { connectMaintenance, formatMark, mapError, parseMark, sameOwner } from "./server-session";
+import {
+  connectMaintenance,
+  formatMark,
+  mapError,
+  parseMark,
+  sameOwner,
+  type OwnershipMark,
+} from "./server-session";
 import { ident, literal } from "./sql";
 
 /** What the role functions need to know about a project. */
@@ -114,32 +121,47 @@ export async function ensureRole(
   connectionLimit: number,
 ): Promise<string> {
   const roleName = roleNameFor(target.databaseName);
-  const role = ident(roleName);
   try {
-    const existing = await findRole(admin, roleName);
-    if (existing && !sameOwner(parseMark(existing.comment), target)) {
-      throw new Error(
-        `role "${roleName}" already exists and was not created by this stack (${target.stack}); ` +
-          "choose another database name for the project, or drop the role",
-      );
-    }
-    // Role and mark in one statement string, which PostgreSQL runs as one transaction: a crash
-    // cannot leave our role unmarked (and so refused as someone else's on the next run).
-    const mark = formatMark({ stack: target.stack, key: target.key, managedBy: "TemplateDatabase" });
-    const attributes = `LOGIN PASSWORD ${literal(password)} CONNECTION LIMIT ${Number(connectionLimit)}`;
-    await admin.query(
-      [
-        existing
-          ? `ALTER ROLE ${role} WITH ${attributes}`
-          : `CREATE ROLE ${role} WITH NOSUPERUSER NOCREATEDB NOCREATEROLE ${attributes}`,
-        `COMMENT ON ROLE ${role} IS ${literal(mark)}`,
-      ].join(";\n"),
-    );
-    await grantAccess(admin, target, roleName);
+    await writeRole(admin, roleName, target, password, connectionLimit, "TemplateDatabase");
   } catch (err) {
     throw mapError(err, { database: roleName, action: "create the role of" }, "INSUFFICIENT_PERMISSIONS");
   }
   return roleName;
+}
+
+/**
+ * Creates `roleName` or adopts it when it carries this stack's mark (refused otherwise), sets its
+ * password and limit, marks it (`managedBy` as given) and grants it its database.
+ */
+async function writeRole(
+  admin: DbClient,
+  roleName: string,
+  target: RoleTarget,
+  password: string,
+  connectionLimit: number,
+  managedBy: OwnershipMark["managedBy"],
+): Promise<void> {
+  const role = ident(roleName);
+  const existing = await findRole(admin, roleName);
+  if (existing && !sameOwner(parseMark(existing.comment), target)) {
+    throw new Error(
+      `role "${roleName}" already exists and was not created by this stack (${target.stack}); ` +
+        "choose another database name for the project, or drop the role",
+    );
+  }
+  // Role and mark in one statement string, which PostgreSQL runs as one transaction: a crash
+  // cannot leave our role unmarked (and so refused as someone else's on the next run).
+  const mark = formatMark({ stack: target.stack, key: target.key, managedBy });
+  const attributes = `LOGIN PASSWORD ${literal(password)} CONNECTION LIMIT ${Number(connectionLimit)}`;
+  await admin.query(
+    [
+      existing
+        ? `ALTER ROLE ${role} WITH ${attributes}`
+        : `CREATE ROLE ${role} WITH NOSUPERUSER NOCREATEDB NOCREATEROLE ${attributes}`,
+      `COMMENT ON ROLE ${role} IS ${literal(mark)}`,
+    ].join(";\n"),
+  );
+  await grantAccess(admin, target, roleName);
 }
 
 /**
@@ -285,18 +307,8 @@ export const operations: ProviderOperations = {
     // As the old resource did: create the role, or adopt this stack's own, with its old mark.
     const admin = await connectMaintenance(inputs.server, inputs.databaseName);
     try {
-      const existing = await findRole(admin, inputs.roleName);
-      if (existing && !sameOwner(parseMark(existing.comment), inputs)) {
-        throw new Error(`role "${inputs.roleName}" already exists and was not created by this stack`);
-      }
       const password = newPassword();
-      const role = ident(inputs.roleName);
-      const attributes = `LOGIN PASSWORD ${literal(password)} CONNECTION LIMIT ${Number(inputs.connectionLimit)}`;
-      await admin.query(
-        `${existing ? `ALTER ROLE ${role} WITH` : `CREATE ROLE ${role} WITH`} ${attributes};\n` +
-          `COMMENT ON ROLE ${role} IS ${literal(formatMark({ stack: inputs.stack, key: inputs.key }))}`,
-      );
-      await grantAccess(admin, inputs, inputs.roleName);
+      await writeRole(admin, inputs.roleName, inputs, password, inputs.connectionLimit, undefined);
       return { id: `${inputs.stack}/${inputs.key}`, outs: { ...inputs, password } };
     } finally {
       await admin.end().catch(() => undefined);

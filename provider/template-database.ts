@@ -645,38 +645,39 @@ async function dropDatabase(client: DbClient, name: string): Promise<void> {
 
 async function remove(_id: string, props: TemplateDatabaseOutputs): Promise<void> {
   const name = props.databaseName;
-  // The role goes whatever the policy; its objects are handed to the admin first.
-  const admin = await connectMaintenance(props.server, name);
-  try {
-    await dropRole(admin, props);
-  } finally {
-    await admin.end().catch(() => undefined);
-  }
-  if (props.deletionPolicy === "retain" || !props.deletionPolicy) return;
-  if (props.deletionPolicy === "backup-then-drop") {
-    // Loaded only for this policy: the backup runner lives in backup/.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { finalBackup } = require("../backup/final-backup") as {
-      finalBackup(server: ServerConnection, database: string, options: FinalBackupOptions): Promise<unknown>;
-    };
-    try {
-      await finalBackup(props.server, name, props.finalBackup!);
-    } catch (err) {
-      throw new Error(
-        `refusing to drop database "${name}" (project "${props.displayName}"): its final backup failed: ` +
-          (err instanceof Error ? err.message : String(err)),
-      );
-    }
-  }
   const client = await connectMaintenance(props.server, name);
   try {
-    const row = await findDatabase(client, name);
-    if (row && !sameOwner(parseMark(row.comment), props)) {
-      throw new Error(`refusing to drop database "${name}": it no longer carries this stack's mark`);
+    // The role goes whatever the policy; its objects are handed to the admin first.
+    await dropRole(client, props);
+    if (props.deletionPolicy === "retain" || !props.deletionPolicy) return;
+    if (props.deletionPolicy === "backup-then-drop") {
+      // Loaded only for this policy: the backup runner lives in backup/.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { finalBackup } = require("../backup/final-backup") as {
+        finalBackup(
+          server: ServerConnection,
+          database: string,
+          options: FinalBackupOptions,
+        ): Promise<unknown>;
+      };
+      try {
+        await finalBackup(props.server, name, props.finalBackup!);
+      } catch (err) {
+        throw new Error(
+          `refusing to drop database "${name}" (project "${props.displayName}"): its final backup failed: ` +
+            (err instanceof Error ? err.message : String(err)),
+        );
+      }
     }
-    await dropDatabase(client, name);
-  } catch (err) {
-    throw mapError(err, { database: name, action: "drop" });
+    try {
+      const row = await findDatabase(client, name);
+      if (row && !sameOwner(parseMark(row.comment), props)) {
+        throw new Error(`refusing to drop database "${name}": it no longer carries this stack's mark`);
+      }
+      await dropDatabase(client, name);
+    } catch (err) {
+      throw mapError(err, { database: name, action: "drop" });
+    }
   } finally {
     await client.end().catch(() => undefined);
   }

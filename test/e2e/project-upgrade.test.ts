@@ -8,6 +8,7 @@
  * TemplateDatabase's state is trimmed to the old shape (no role fields) with `stack export` /
  * `stack import`, so the upgrade `up` sees exactly what such a stack holds.
  */
+import * as fs from "node:fs";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEMPLATE_SQL } from "../support/fleet";
@@ -87,7 +88,7 @@ describe("a stack written with a separate ProjectRole resource", () => {
       }
     }
     const file = `${stack.dir}/old-layout.json`;
-    (await import("node:fs")).writeFileSync(file, JSON.stringify(state));
+    fs.writeFileSync(file, JSON.stringify(state));
     const imported = await stack.run(["stack", "import", "--file", file, "-s", STACK]);
     expect(imported.code, imported.stderr).toBe(0);
     // As the old resource left it: its mark without managedBy, rows in the project's table.
