@@ -31,11 +31,8 @@ export interface DbClient {
   end(): Promise<void>;
 }
 
-/** Opens a connection to `database` (default: the maintenance database). */
-export async function connect(server: ServerConnection, database?: string): Promise<DbClient> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const pg = require("pg") as typeof import("pg");
-  const client = new pg.Client({
+function clientConfig(server: ServerConnection, database: string | undefined) {
+  return {
     host: server.host,
     port: server.port,
     user: server.user,
@@ -44,15 +41,75 @@ export async function connect(server: ServerConnection, database?: string): Prom
     ssl: server.ssl ? { rejectUnauthorized: false } : undefined,
     application_name: "pgfleet",
     connectionTimeoutMillis: 15_000,
-  });
-  await client.connect();
+  };
+}
+
+type Queryable = Pick<import("pg").ClientBase, "query">;
+
+function wrap(client: Queryable, end: (failed: boolean) => Promise<void>): DbClient {
+  let failed = false;
   return {
     query: async <R>(sql: string, params?: unknown[]) => {
-      const result = await client.query(sql, params as unknown[]);
-      return { rows: result.rows as R[], rowCount: result.rowCount };
+      try {
+        const result = await client.query(sql, params as unknown[]);
+        return { rows: result.rows as R[], rowCount: result.rowCount };
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
     },
-    end: () => client.end(),
+    end: () => end(failed),
   };
+}
+
+/** Opens a connection to `database` (default: the maintenance database). */
+export async function connect(server: ServerConnection, database?: string): Promise<DbClient> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pg = require("pg") as typeof import("pg");
+  const client = new pg.Client(clientConfig(server, database));
+  await client.connect();
+  return wrap(client, () => client.end());
+}
+
+/**
+ * Open admin sessions kept for reuse within one process, by server and database. A dynamic
+ * provider process serves a whole `pulumi up`: reusing its admin session saves each operation a
+ * connection start (a server process and a SCRAM exchange on both sides). Kept in the process
+ * only: never serialised, never in state. Idle sessions close after a second, and an idle pool
+ * does not keep the process alive.
+ */
+const pools = new Map<string, import("pg").Pool>();
+
+/** The largest number of sessions one pool opens at once (the engine runs 8 operations in parallel by default). */
+const POOL_SIZE = 8;
+
+/**
+ * A connection to `database` from this process's pool for the server: `end()` hands it back.
+ * A session on which any statement failed is closed instead of reused, so no aborted transaction
+ * or other leftover session state reaches the next operation. For statements that leave no
+ * session state behind (no `SET`, no `LISTEN`, no transaction left open on success).
+ */
+export async function connectShared(server: ServerConnection, database?: string): Promise<DbClient> {
+  const config = clientConfig(server, database);
+  const key = JSON.stringify([
+    config.host,
+    config.port,
+    config.user,
+    config.password,
+    config.database,
+    server.ssl,
+  ]);
+  let pool = pools.get(key);
+  if (!pool) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pg = require("pg") as typeof import("pg");
+    pool = new pg.Pool({ ...config, max: POOL_SIZE, idleTimeoutMillis: 1000, allowExitOnIdle: true });
+    // A pooled session that the server ends while idle must not crash the process.
+    pool.on("error", () => undefined);
+    pools.set(key, pool);
+  }
+  const client = await pool.connect();
+  return wrap(client, async (failed) => client.release(failed));
 }
 
 /** Runs `fn` with a connection that is always closed afterwards. */

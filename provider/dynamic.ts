@@ -55,18 +55,20 @@ function stubFor(pgfleetModule: string): pulumi.dynamic.ResourceProvider {
 }
 
 // Runs in the provider process, never in the program. A top-level function that captures nothing
-// (the module name is read from the stub), and no comments inside: its compiled text, comments and
-// indentation included, is what goes into state (twice per resource), so it is kept short. The
-// pgfleet folder is the first one at or above the working directory holding provider/runtime.ts,
-// else the installed pgfleet package.
+// (the module name is read from the stub), and no comments inside: its compiled text is what goes
+// into state (twice per resource), so it is kept short, and it declares no named inner function
+// (the program's compiler would add a naming helper, which would be serialised too). The pgfleet
+// folder is the first one at or above the working directory holding provider/runtime.ts, else the
+// installed pgfleet package.
 /* eslint-disable @typescript-eslint/no-require-imports */
 async function configure(this: Stub & Record<string, unknown>): Promise<void> {
   try {
     const { dirname, join } = require("path");
-    const ours = (dir: string) => require("fs").existsSync(join(dir, "provider", "runtime.ts"));
+    const { existsSync } = require("fs");
     let root = process.cwd();
-    while (!ours(root) && root !== dirname(root)) root = dirname(root);
-    if (!ours(root)) root = dirname(require.resolve("pgfleet/package.json", { paths: [process.cwd()] }));
+    while (!existsSync(join(root, "provider", "runtime.ts")) && root !== dirname(root)) root = dirname(root);
+    if (!existsSync(join(root, "provider", "runtime.ts")))
+      root = dirname(require.resolve("pgfleet/package.json", { paths: [process.cwd()] }));
     require(require.resolve("tsx/cjs", { paths: [root] }));
     require(join(root, "provider", "runtime")).install(this, this.pgfleetModule);
   } catch (err) {

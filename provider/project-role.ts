@@ -305,7 +305,7 @@ export const operations: ProviderOperations = {
   },
   async create(inputs: LegacyRoleProps) {
     // As the old resource did: create the role, or adopt this stack's own, with its old mark.
-    const admin = await connectMaintenance(inputs.server, inputs.databaseName);
+    const admin = await connectMaintenance(inputs.server, inputs.databaseName, { shared: true });
     try {
       const password = newPassword();
       await writeRole(admin, inputs.roleName, inputs, password, inputs.connectionLimit, undefined);
@@ -321,7 +321,7 @@ export const operations: ProviderOperations = {
     return { outs: { ...news, password: olds.password } };
   },
   async delete(_id: string, props: LegacyRoleProps) {
-    const admin = await connectMaintenance(props.server, props.databaseName);
+    const admin = await connectMaintenance(props.server, props.databaseName, { shared: true });
     try {
       const row = await findRole(admin, props.roleName);
       if (parseMark(row?.comment)?.managedBy === "TemplateDatabase") return;

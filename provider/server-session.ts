@@ -4,7 +4,7 @@
  */
 import { PgfleetError, codeForSqlState, sqlStateOf, type ErrorCode } from "../core/errors";
 import { CATALOG_DATABASE } from "../core/naming";
-import { connect, type DbClient, type ServerConnection } from "./db-client";
+import { connect, connectShared, type DbClient, type ServerConnection } from "./db-client";
 import { ident } from "./sql";
 
 /** The mark pgfleet writes as the COMMENT of every database and role it creates. */
@@ -48,11 +48,18 @@ export function sameOwner(a: OwnershipMark | undefined, b: Pick<OwnershipMark, "
  * Opens the admin connection. pgfleet does its server-level work from its own catalog database
  * (created on first use), never from a template: a session in the template makes
  * `CREATE DATABASE … TEMPLATE` fail, and the seed's default template is `postgres` itself.
- * `avoid` names a database the one-time bootstrap connection must not use either.
+ * `avoid` names a database the one-time bootstrap connection must not use either. `shared`: a
+ * session from the process's pool (`connectShared`), for the providers' operations, which leave no
+ * session state behind.
  */
-export async function connectMaintenance(server: ServerConnection, avoid?: string): Promise<DbClient> {
+export async function connectMaintenance(
+  server: ServerConnection,
+  avoid?: string,
+  options: { shared?: boolean } = {},
+): Promise<DbClient> {
+  const open = options.shared ? connectShared : connect;
   try {
-    return await connect(server, CATALOG_DATABASE);
+    return await open(server, CATALOG_DATABASE);
   } catch (err) {
     if (sqlStateOf(err) !== "3D000") throw err;
   }
@@ -71,7 +78,7 @@ export async function connectMaintenance(server: ServerConnection, avoid?: strin
   } finally {
     await client.end();
   }
-  return connect(server, CATALOG_DATABASE);
+  return open(server, CATALOG_DATABASE);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,13 +116,21 @@ export async function recordCloneIntent(
   datname: string,
   mark: OwnershipMark,
 ): Promise<boolean> {
-  try {
-    await ensureIntents(client);
-    await client.query(
+  const insert = () =>
+    client.query(
       `INSERT INTO public.${INTENTS} (datname, mark) VALUES ($1, $2) ` +
         "ON CONFLICT (datname) DO UPDATE SET mark = EXCLUDED.mark, recorded_at = now()",
       [datname, formatMark(mark)],
     );
+  try {
+    try {
+      await insert();
+    } catch (err) {
+      // 42P01: no intents table yet (the first clone on this server): create it and try again.
+      if (sqlStateOf(err) !== "42P01") throw err;
+      await ensureIntents(client);
+      await insert();
+    }
     return true;
   } catch (err) {
     if (sqlStateOf(err) === "42501") return false; // insufficient privilege

@@ -445,7 +445,7 @@ async function createDatabase(
 
 async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.CreateResult> {
   const db = inputs.databaseName!;
-  const client = await connectMaintenance(inputs.server, inputs.template).catch((err) => {
+  const client = await connectMaintenance(inputs.server, inputs.template, { shared: true }).catch((err) => {
     throw mapError(err, { database: db, action: "connect for" });
   });
   try {
@@ -540,7 +540,7 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
 }
 
 async function read(id: string, props: TemplateDatabaseOutputs): Promise<pulumi.dynamic.ReadResult> {
-  const client = await connectMaintenance(props.server, props.clonedFrom);
+  const client = await connectMaintenance(props.server, props.clonedFrom, { shared: true });
   try {
     const row =
       (await findDatabase(client, props.databaseName)) ?? (await findOurs(client, props.stack, props.key));
@@ -572,7 +572,7 @@ async function update(
 ): Promise<pulumi.dynamic.UpdateResult> {
   const oldName = olds.databaseName;
   const newName = news.databaseName!;
-  const client = await connectMaintenance(news.server, olds.clonedFrom);
+  const client = await connectMaintenance(news.server, olds.clonedFrom, { shared: true });
   try {
     if (oldName !== newName) {
       const clash = await findDatabase(client, newName);
@@ -645,7 +645,7 @@ async function dropDatabase(client: DbClient, name: string): Promise<void> {
 
 async function remove(_id: string, props: TemplateDatabaseOutputs): Promise<void> {
   const name = props.databaseName;
-  const client = await connectMaintenance(props.server, name);
+  const client = await connectMaintenance(props.server, name, { shared: true });
   try {
     // The role goes whatever the policy; its objects are handed to the admin first.
     await dropRole(client, props);

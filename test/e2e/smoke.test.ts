@@ -39,7 +39,7 @@ const provider: pulumi.dynamic.ResourceProvider<Inputs> = {
 };
 
 class SmokeDatabase extends pulumi.dynamic.Resource {
-  public readonly name!: pulumi.Output<string>;
+  declare readonly name: pulumi.Output<string>;
   constructor(name: string, args: { name: string; url: pulumi.Input<string> }, opts?: pulumi.CustomResourceOptions) {
     super(provider, name, { name: args.name, ...args }, opts, "pgfleet", "SmokeDatabase");
   }

@@ -94,7 +94,9 @@ export class TestStack {
         "runtime:",
         "  name: nodejs",
         "  options:",
-        "    typescript: true",
+        // As the repository's Pulumi.yaml: TypeScript through tsx.
+        "    typescript: false",
+        "    nodeargs: --require tsx/cjs",
         `main: ${main}`,
         "",
       ].join("\n"),
