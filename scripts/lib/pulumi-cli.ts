@@ -35,9 +35,6 @@ export function pulumiEnv(options: PulumiEnvOptions = {}): NodeJS.ProcessEnv {
     PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    // The policy pack is TypeScript compiled by the SDK's ts-node: no type checking there either
-    // (programs and providers run through tsx); type checking is `npm run typecheck`'s job.
-    PULUMI_NODEJS_TRANSPILE_ONLY: process.env.PULUMI_NODEJS_TRANSPILE_ONLY ?? "true",
   };
   if (!env.PULUMI_CONFIG_PASSPHRASE && !env.PULUMI_CONFIG_PASSPHRASE_FILE) {
     env.PULUMI_CONFIG_PASSPHRASE = DEV_PASSPHRASE;
