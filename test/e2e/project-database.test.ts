@@ -135,6 +135,22 @@ describe("a fleet of three projects", () => {
     expect(state).toContain("ciphertext");
   });
 
+  it("stores one small provider stub per project: the module name and `configure`, nothing captured", async () => {
+    const cp = JSON.parse(stack.stateFileText()) as {
+      checkpoint: { latest: { resources: Array<{ type: string; inputs?: { __provider?: string } }> } };
+    };
+    const stubs = cp.checkpoint.latest.resources
+      .filter((r) => r.type === "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase")
+      .map((r) => r.inputs?.__provider ?? "");
+    expect(stubs).toHaveLength(3);
+    expect(new Set(stubs).size).toBe(1);
+    const [stub] = stubs;
+    expect(stub).toContain('pgfleetModule: "template-database"');
+    // Nothing of the program's compiler or modules comes along: no naming helper, no pg, no pgfleet code.
+    expect(stub).not.toMatch(/__name|require\("pg"\)|CREATE DATABASE|validateDatabaseName/);
+    expect(stub.length).toBeLessThan(1500);
+  });
+
   it("a template change keeps existing projects as they are, with a warning", async () => {
     stack.setConfig(fleetConfig(otherTemplate, projects));
     const { json } = await stack.preview();
