@@ -4,6 +4,8 @@
  * passed with `--policy-pack-config`), prod to `mandatory`.
  *
  *     pulumi preview --policy-pack policies --policy-pack-config stacks/policy.prod.json
+ *
+ * Loaded by index.js (through tsx).
  */
 import { PolicyPack } from "@pulumi/policy";
 import { policies } from "./policies";
