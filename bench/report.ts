@@ -197,7 +197,7 @@ function floorSection(r: BenchResults): string[] {
       "(a ~300-byte secret among them), whose provider does no I/O (create returns its inputs, diff reports no change), and no stack output. " +
       "Its figures are what any Pulumi program with a component and one dynamic resource per project pays — engine, " +
       "language host, Node.js SDK, dynamic-provider process, state checkpoints — before it touches PostgreSQL. It runs in " +
-      `the same run, each fresh-stack \`up\` + \`destroy\` right after pgfleet's \`auto\` cycle on the ${small.label} template, ` +
+      `the same run, each fresh-stack \`up\` + \`destroy\` right after pgfleet's cycles on the ${small.label} template, ` +
       "its no-op previews alternating with pgfleet's. " +
       dynamicNote(f.pgfleetDynamicPerProject),
     "",
@@ -270,7 +270,10 @@ function floorSection(r: BenchResults): string[] {
       `Of pgfleet's \`up\` of ${r.targetN} projects (${formatMs(c.up.median)}), ${formatMs(target.up.median)} ` +
         `(${share(target.up.median, c.up.median)}) is the floor; ${formatMs(c.up.median - target.up.median)} is pgfleet's own ` +
         `(its program and its provider's SQL${f.pgfleetDynamicPerProject > 1 ? ", and the engine's work for its further resources per project" : ""}), ` +
-        `against ${formatMs(c.rawSequential.median)} for the raw sequential loop.`,
+        `against ${formatMs(c.rawSequential.median)} for the raw sequential loop. ` +
+        `The floor plus the raw loop's own work comes to ${formatMs(target.up.median + c.rawSequential.median)}, ` +
+        `${formatRatio((target.up.median + c.rawSequential.median) / c.rawSequential.median)} the raw loop: ` +
+        "about what a program of this shape takes when its work adds to the floor without overlapping it.",
       "",
     );
   }
@@ -295,7 +298,8 @@ export function renderReport(r: BenchResults): string {
       `(${r.mode} run, ${(r.durationMs / 60000).toFixed(1)} min; medians of ${r.repeats} repeat(s) unless noted). ` +
       "Regenerate it with the same command; it is not part of `npm test`. " +
       "Before every timed run, raw or pgfleet, the benchmark writes out what earlier runs left dirty " +
-      "(a PostgreSQL `CHECKPOINT` and the OS's `sync`, not timed), so no run pays for the one before it.",
+      "(a PostgreSQL `CHECKPOINT` and the OS's `sync`, not timed), so no run pays for the one before it, " +
+      "and the strategies take turns at running first in each repeat, so none always follows the same heavy run.",
     "",
     `Machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB.toFixed(1)} GiB RAM, ${r.machine.os}; ` +
       `${r.machine.postgres} (${r.machine.server}), pg_dump ${r.machine.pgDump}; Node.js ${r.machine.node}; pulumi ${r.machine.pulumi}; ` +

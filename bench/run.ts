@@ -6,13 +6,13 @@
  * the end; or the server of PGFLEET_ADMIN_URL), with templates of about 8 MB and 100 MB:
  *  1. for each template, strategy (auto, WAL_LOG, FILE_COPY) and N: the raw loop (sequential and
  *     parallel, bench/raw.ts) and pgfleet `up` + `destroy` on a fresh stack (bench/pgfleet.ts),
- *     interleaved per repeat so both see the same machine; no-op `preview` and `up` on the `auto`
+ *     interleaved per repeat so both see the same machine, the strategies' order rotating per repeat; no-op `preview` and `up` on the `auto`
  *     fleets; the state file of the first `auto` fleet of the target N (bench/state.ts);
  *  2. the no-op `preview` slope between a small and a large fleet;
  *  3. the backup runner against plain `pg_dump -Fc`, and a GFS prune of 1,000 dumps (bench/backup.ts).
  * Pulumi's own floor (bench/floor.ts: the same shape of program with a dynamic provider that does
- * no I/O) runs beside pgfleet: a fresh-stack `up` + `destroy` per N right after pgfleet's `auto`
- * cycle on the 8 MB template, and its no-op `preview` in the slope, alternating with pgfleet's.
+ * no I/O) runs beside pgfleet: a fresh-stack `up` + `destroy` per N right after pgfleet's cycles
+ * on the 8 MB template, and its no-op `preview` in the slope, alternating with pgfleet's.
  * A full run takes about 25 minutes on 2 cores; `--quick` (N = 5, one repeat) a few minutes.
  */
 import * as fs from "node:fs";
@@ -95,6 +95,16 @@ function planFrom(argv: string[]): Plan {
 
 const log = (line: string) => console.error(`[bench] ${line}`);
 
+/**
+ * `items` starting from its `by`-th element (wrapping round): the strategies take turns at
+ * running first in a repeat, so none always follows the same heavy run (the raw parallel loop
+ * writes 5 GB for the 100 MB template) and pays for it alone.
+ */
+function rotated<T>(items: readonly T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
 /** Why the @pulumi/postgresql comparison has no figures. */
 function postgresqlPluginReason(toolchain: Toolchain): string {
   const onPath = findOnPath(
@@ -167,7 +177,7 @@ async function main(): Promise<void> {
     for (let rep = 1; rep <= plan.repeats; rep++) {
       for (const t of templates) {
         for (const n of plan.ns) {
-          for (const s of ["WAL_LOG", "FILE_COPY"] as const) {
+          for (const s of rotated(["WAL_LOG", "FILE_COPY"] as const, rep - 1)) {
             for (const mode of ["sequential", "parallel"] as const) {
               const r = await rawCreate(t, n, s, mode);
               const key = rawKey(t, s, n, mode);
@@ -177,7 +187,7 @@ async function main(): Promise<void> {
               log(`[${rep}/${plan.repeats}] raw ${mode} ${t.label} ${s} N=${n}: ${formatMs(r.ms)}`);
             }
           }
-          for (const s of STRATEGIES) {
+          for (const s of rotated(STRATEGIES, rep - 1)) {
             const withNoop = s === "auto";
             const keepState = s === "auto" && t === small && n === plan.targetN && !stateForTarget;
             const c = await cycle(t, n, s, { noop: withNoop, keepState });
@@ -203,7 +213,7 @@ async function main(): Promise<void> {
             );
           }
           if (t === small) {
-            // Pulumi's floor of the same N, right after pgfleet's `auto` cycle on this template.
+            // Pulumi's floor of the same N, right after pgfleet's cycles on this template.
             const c = await floorCycle(n);
             const entry = floor.get(n) ?? { up: [], destroy: [], stateBytes: c.stateBytes };
             entry.up.push(c.up);
