@@ -266,13 +266,14 @@ function floorSection(r: BenchResults): string[] {
   const target = f.rows.find((x) => x.n === r.targetN);
   const c = cellFor(r, small, "auto", r.targetN);
   if (target && c) {
+    const floorPlusRaw = target.up.median + c.rawSequential.median;
     lines.push(
       `Of pgfleet's \`up\` of ${r.targetN} projects (${formatMs(c.up.median)}), ${formatMs(target.up.median)} ` +
         `(${share(target.up.median, c.up.median)}) is the floor; ${formatMs(c.up.median - target.up.median)} is pgfleet's own ` +
         `(its program and its provider's SQL${f.pgfleetDynamicPerProject > 1 ? ", and the engine's work for its further resources per project" : ""}), ` +
         `against ${formatMs(c.rawSequential.median)} for the raw sequential loop. ` +
-        `The floor plus the raw loop's own work comes to ${formatMs(target.up.median + c.rawSequential.median)}, ` +
-        `${formatRatio((target.up.median + c.rawSequential.median) / c.rawSequential.median)} the raw loop: ` +
+        `The floor plus the raw loop's own work comes to ${formatMs(floorPlusRaw)}, ` +
+        `${formatRatio(floorPlusRaw / c.rawSequential.median)} the raw loop: ` +
         "about what a program of this shape takes when its work adds to the floor without overlapping it.",
       "",
     );

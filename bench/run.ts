@@ -6,8 +6,9 @@
  * the end; or the server of PGFLEET_ADMIN_URL), with templates of about 8 MB and 100 MB:
  *  1. for each template, strategy (auto, WAL_LOG, FILE_COPY) and N: the raw loop (sequential and
  *     parallel, bench/raw.ts) and pgfleet `up` + `destroy` on a fresh stack (bench/pgfleet.ts),
- *     interleaved per repeat so both see the same machine, the strategies' order rotating per repeat; no-op `preview` and `up` on the `auto`
- *     fleets; the state file of the first `auto` fleet of the target N (bench/state.ts);
+ *     interleaved per repeat so both see the same machine, the strategies' order rotating per
+ *     repeat; no-op `preview` and `up` on the `auto` fleets; the state file of the first `auto`
+ *     fleet of the target N (bench/state.ts);
  *  2. the no-op `preview` slope between a small and a large fleet;
  *  3. the backup runner against plain `pg_dump -Fc`, and a GFS prune of 1,000 dumps (bench/backup.ts).
  * Pulumi's own floor (bench/floor.ts: the same shape of program with a dynamic provider that does

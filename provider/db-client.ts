@@ -91,14 +91,7 @@ const POOL_SIZE = 8;
  */
 export async function connectShared(server: ServerConnection, database?: string): Promise<DbClient> {
   const config = clientConfig(server, database);
-  const key = JSON.stringify([
-    config.host,
-    config.port,
-    config.user,
-    config.password,
-    config.database,
-    server.ssl,
-  ]);
+  const key = JSON.stringify(config);
   let pool = pools.get(key);
   if (!pool) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
