@@ -17,7 +17,10 @@
  * });
  * ```
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import { getProject, getStack } from "@pulumi/pulumi/metadata";
+import { all, output, secret } from "@pulumi/pulumi/output";
+import { ComponentResource, Resource } from "@pulumi/pulumi/resource";
 import type * as docker from "@pulumi/docker";
 import type { BackupFormat, VerifyMode } from "../core/backup-plan";
 import type { Retention } from "../core/retention";
@@ -207,7 +210,7 @@ const isRef = (d: unknown): d is BackupDatabaseRef =>
 
 // ---------------------------------------------------------------------------------------------
 
-export class BackupSchedule extends pulumi.ComponentResource {
+export class BackupSchedule extends ComponentResource {
   /** The plan's name on the server. */
   public readonly planName: pulumi.Output<string>;
   /** The databases the plan dumps. */
@@ -238,16 +241,14 @@ export class BackupSchedule extends pulumi.ComponentResource {
       );
     }
     const names = list.map((d) => (isRef(d) ? d.databaseName : d));
-    const dependsOn = list.filter((d): d is BackupDatabaseRef & pulumi.Resource =>
-      pulumi.Resource.isInstance(d),
-    );
-    const stack = pulumi.getStack();
+    const dependsOn = list.filter((d): d is BackupDatabaseRef & pulumi.Resource => Resource.isInstance(d));
+    const stack = getStack();
 
     this.plan = new BackupPlan(
       `${name}-plan`,
       {
         server,
-        stack: `${pulumi.getProject()}/${stack}`,
+        stack: `${getProject()}/${stack}`,
         planName: args.planName ?? defaultPlanName(stack, name),
         databases: names,
         schedule: args.schedule,
@@ -265,33 +266,31 @@ export class BackupSchedule extends pulumi.ComponentResource {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const dockerModule = require("@pulumi/docker") as typeof docker;
       const d = args.docker;
-      const spec = pulumi
-        .all({
-          planName: this.plan.planName,
-          destination: this.plan.destination,
-          serverUrl: d.serverUrl ?? pulumi.output(server).apply(serverUrlOf),
-          image: d.image,
-          hostDestination: d.hostDestination,
-          containerName: d.containerName,
-          restart: d.restart,
-          networkMode: d.networkMode,
-          stopTimeoutSeconds: d.stopTimeoutSeconds,
-          env: pulumi.output(d.env ?? {}),
-        })
-        .apply((v) =>
-          runnerContainerSpec({
-            planName: v.planName as string,
-            destination: v.destination as string,
-            serverUrl: v.serverUrl as string,
-            image: v.image as string,
-            hostDestination: v.hostDestination as string | undefined,
-            containerName: v.containerName as string | undefined,
-            restart: v.restart as string | undefined,
-            networkMode: v.networkMode as string | undefined,
-            stopTimeoutSeconds: v.stopTimeoutSeconds as number | undefined,
-            env: v.env as Record<string, string>,
-          }),
-        );
+      const spec = all({
+        planName: this.plan.planName,
+        destination: this.plan.destination,
+        serverUrl: d.serverUrl ?? output(server).apply(serverUrlOf),
+        image: d.image,
+        hostDestination: d.hostDestination,
+        containerName: d.containerName,
+        restart: d.restart,
+        networkMode: d.networkMode,
+        stopTimeoutSeconds: d.stopTimeoutSeconds,
+        env: output(d.env ?? {}),
+      }).apply((v) =>
+        runnerContainerSpec({
+          planName: v.planName as string,
+          destination: v.destination as string,
+          serverUrl: v.serverUrl as string,
+          image: v.image as string,
+          hostDestination: v.hostDestination as string | undefined,
+          containerName: v.containerName as string | undefined,
+          restart: v.restart as string | undefined,
+          networkMode: v.networkMode as string | undefined,
+          stopTimeoutSeconds: v.stopTimeoutSeconds as number | undefined,
+          env: v.env as Record<string, string>,
+        }),
+      );
       this.container = new dockerModule.Container(
         `${name}-runner`,
         {
@@ -299,7 +298,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
           image: spec.image,
           command: spec.command,
           // The admin URL (with its password) is in here: secret.
-          envs: pulumi.secret(spec.envs),
+          envs: secret(spec.envs),
           mounts: spec.mounts,
           restart: spec.restart,
           networkMode: spec.networkMode,

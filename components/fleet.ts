@@ -4,7 +4,10 @@
  * and one BackupSchedule per entry of `backups`.
  */
 import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import { getStack } from "@pulumi/pulumi/metadata";
+import { all, secret } from "@pulumi/pulumi/output";
+import { ComponentResource } from "@pulumi/pulumi/resource";
 import { backupProjects, projectKey, type StackConfig } from "../core/config";
 import { expandPolicyEntries, type RlsPolicyEntry } from "../core/rls-builders";
 import type { ServerConnection } from "../provider/db-client";
@@ -29,7 +32,7 @@ export interface BackupPlanSummary {
   destination: string;
 }
 
-export class Fleet extends pulumi.ComponentResource {
+export class Fleet extends ComponentResource {
   /** The projects by key. */
   public readonly projects: Record<string, ProjectDatabase>;
   /** Seed 000's API response per project key (secret: holds connection strings). */
@@ -96,7 +99,7 @@ export class Fleet extends pulumi.ComponentResource {
         {
           databases,
           server: args.servers[schedule.server ?? serverNames[0]],
-          planName: defaultPlanName(pulumi.getStack(), scheduleName),
+          planName: defaultPlanName(getStack(), scheduleName),
           schedule: schedule.schedule,
           retention: schedule.retention,
           // Programs run in the project folder: a relative destination is taken from there.
@@ -109,27 +112,25 @@ export class Fleet extends pulumi.ComponentResource {
     }
     const scheduleNames = Object.keys(this.backups);
     const summaries = scheduleNames.map((n): pulumi.Output<BackupPlanSummary> =>
-      pulumi
-        .all([
-          this.backups[n].planName,
-          this.backups[n].databases,
-          this.backups[n].schedule,
-          this.backups[n].nextRuns,
-          this.backups[n].retention,
-          this.backups[n].destination,
-        ])
-        .apply(([planName, databases, schedule, nextRuns, retention, destination]) => ({
-          planName,
-          databases,
-          schedule,
-          nextRuns,
-          retention,
-          destination,
-        })),
+      all([
+        this.backups[n].planName,
+        this.backups[n].databases,
+        this.backups[n].schedule,
+        this.backups[n].nextRuns,
+        this.backups[n].retention,
+        this.backups[n].destination,
+      ]).apply(([planName, databases, schedule, nextRuns, retention, destination]) => ({
+        planName,
+        databases,
+        schedule,
+        nextRuns,
+        retention,
+        destination,
+      })),
     );
-    this.backupPlans = pulumi
-      .all(summaries)
-      .apply((plans) => Object.fromEntries(plans.map((p, i) => [scheduleNames[i], p])));
+    this.backupPlans = all(summaries).apply((plans) =>
+      Object.fromEntries(plans.map((p, i) => [scheduleNames[i], p])),
+    );
     this.registerOutputs({ backupPlans: this.backupPlans });
   }
 }
@@ -143,9 +144,9 @@ export function apiResponsesOf(
   projects: Record<string, ProjectDatabase>,
 ): pulumi.Output<Record<string, ProjectApiResponse>> {
   const keys = Object.keys(projects);
-  return pulumi.secret(
-    pulumi
-      .all(keys.map((k) => projects[k].apiResponse))
-      .apply((responses) => Object.fromEntries(responses.map((r, i) => [keys[i], r]))),
+  return secret(
+    all(keys.map((k) => projects[k].apiResponse)).apply((responses) =>
+      Object.fromEntries(responses.map((r, i) => [keys[i], r])),
+    ),
   );
 }

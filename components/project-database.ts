@@ -4,7 +4,11 @@
  * PUBLIC's access revoked, and a secret connection string. Database and role are one
  * TemplateDatabase resource (`<name>-database`), so a project costs one engine step.
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import * as log from "@pulumi/pulumi/log";
+import { getProject, getStack } from "@pulumi/pulumi/metadata";
+import { all, output, secret } from "@pulumi/pulumi/output";
+import { ComponentResource } from "@pulumi/pulumi/resource";
 import { selectTemplate } from "../core/template-selection";
 import type { ServerConnection } from "../provider/db-client";
 import {
@@ -86,7 +90,7 @@ export interface ProjectApiResponse {
   inserted_at: string;
 }
 
-export class ProjectDatabase extends pulumi.ComponentResource {
+export class ProjectDatabase extends ComponentResource {
   /** The project's stable reference (generated once). */
   public readonly ref: pulumi.Output<string>;
   public readonly databaseName: pulumi.Output<string>;
@@ -107,7 +111,7 @@ export class ProjectDatabase extends pulumi.ComponentResource {
     super("pgfleet:index:ProjectDatabase", name, {}, opts);
 
     const template = args.template ?? selectTemplate({ env: process.env }).template;
-    const stack = `${pulumi.getProject()}/${pulumi.getStack()}`;
+    const stack = `${getProject()}/${getStack()}`;
 
     const database = new TemplateDatabase(
       `${name}-database`,
@@ -134,60 +138,56 @@ export class ProjectDatabase extends pulumi.ComponentResource {
     );
 
     // Seed 000: changing the template affects new projects only; say so instead of replacing.
-    pulumi.all([database.clonedFrom, template, args.displayName]).apply(([from, wanted, display]) => {
+    all([database.clonedFrom, template, args.displayName]).apply(([from, wanted, display]) => {
       if (from && wanted && from !== wanted) {
-        pulumi.log.warn(
+        log.warn(
           `project "${display}" keeps its schema: it was cloned from "${from}"; template "${wanted}" applies to projects created from now on`,
           this,
         );
       }
     });
 
-    const server = pulumi.output(args.server);
+    const server = output(args.server);
     this.ref = database.ref;
     this.databaseName = database.databaseName;
     this.ownerRole = database.roleName;
     this.template = database.clonedFrom;
     this.insertedAt = database.insertedAt;
-    this.status = pulumi.output("ACTIVE_HEALTHY");
-    this.server = pulumi.secret(server);
-    this.connectionString = pulumi.secret(
-      pulumi
-        .all([
-          database.roleName,
-          database.password,
-          database.databaseName,
-          server,
-          args.publicHost,
-          args.publicPort,
-        ])
-        .apply(
-          ([user, password, db, s, host, port]) =>
-            `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host ?? s.host}:${port ?? s.port}/${db}`,
-        ),
+    this.status = output("ACTIVE_HEALTHY");
+    this.server = secret(server);
+    this.connectionString = secret(
+      all([
+        database.roleName,
+        database.password,
+        database.databaseName,
+        server,
+        args.publicHost,
+        args.publicPort,
+      ]).apply(
+        ([user, password, db, s, host, port]) =>
+          `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host ?? s.host}:${port ?? s.port}/${db}`,
+      ),
     );
-    this.apiResponse = pulumi.secret(
-      pulumi
-        .all([
-          database.oid,
-          this.ref,
-          args.displayName,
-          this.databaseName,
-          this.connectionString,
-          this.status,
-          args.region,
-          this.insertedAt,
-        ])
-        .apply(([oid, ref, display, db, url, status, region, insertedAt]) => ({
-          id: oid,
-          ref,
-          name: display,
-          database_name: db,
-          connection_string: url,
-          status,
-          region: region ?? "local",
-          inserted_at: insertedAt,
-        })),
+    this.apiResponse = secret(
+      all([
+        database.oid,
+        this.ref,
+        args.displayName,
+        this.databaseName,
+        this.connectionString,
+        this.status,
+        args.region,
+        this.insertedAt,
+      ]).apply(([oid, ref, display, db, url, status, region, insertedAt]) => ({
+        id: oid,
+        ref,
+        name: display,
+        database_name: db,
+        connection_string: url,
+        status,
+        region: region ?? "local",
+        inserted_at: insertedAt,
+      })),
     );
 
     this.registerOutputs({

@@ -14,7 +14,9 @@
  * });
  * ```
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import { all, output } from "@pulumi/pulumi/output";
+import { ComponentResource, Resource } from "@pulumi/pulumi/resource";
 import type { RlsOnRemove, RlsPolicySpec } from "../core/rls";
 import type { ServerConnection } from "../provider/db-client";
 import { RlsTable } from "../provider/rls-table";
@@ -69,7 +71,7 @@ export interface RlsPolicySetArgs {
   onRemove?: pulumi.Input<RlsOnRemove>;
 }
 
-export class RlsPolicySet extends pulumi.ComponentResource {
+export class RlsPolicySet extends ComponentResource {
   /** The database the set applies to. */
   readonly databaseName: pulumi.Output<string>;
   /** Table → the names of its policies, as applied. */
@@ -81,7 +83,7 @@ export class RlsPolicySet extends pulumi.ComponentResource {
     super("pgfleet:index:RlsPolicySet", name, {}, opts);
 
     const database = args.database;
-    const dependsOn = pulumi.Resource.isInstance(database) ? [database] : [];
+    const dependsOn = Resource.isInstance(database) ? [database] : [];
     this.children = {};
     for (const [table, settings] of Object.entries(args.tables)) {
       this.children[table] = new RlsTable(
@@ -99,11 +101,11 @@ export class RlsPolicySet extends pulumi.ComponentResource {
       );
     }
 
-    this.databaseName = pulumi.output(database.databaseName);
+    this.databaseName = output(database.databaseName);
     const perTable = Object.entries(this.children).map(([table, child]) =>
       child.policies.apply((ps) => [table, (ps ?? []).map((p) => p.name)] as const),
     );
-    this.policies = pulumi.all(perTable).apply((entries) => Object.fromEntries(entries));
+    this.policies = all(perTable).apply((entries) => Object.fromEntries(entries));
 
     this.registerOutputs({ databaseName: this.databaseName, policies: this.policies });
   }

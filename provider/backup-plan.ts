@@ -17,10 +17,11 @@
  * - read: the row as the server has it (a plan deleted or edited by hand shows as drift);
  * - delete: removes the row. Backups already taken and their history stay.
  *
- * The provider captures nothing: it is `delegatingProvider("backup-plan")`; `pg` is required
+ * The provider captures nothing: its stored text names this module (provider/dynamic.ts); `pg` is required
  * inside the methods (provider/db-client.ts).
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import { secret } from "@pulumi/pulumi/output";
 import {
   nextRunTimes,
   validateBackupPlan,
@@ -30,7 +31,7 @@ import {
 } from "../core/backup-plan";
 import type { Retention } from "../core/retention";
 import type { ServerConnection } from "./db-client";
-import { delegatingProvider, type ProviderOperations } from "./dynamic";
+import { DynamicResource, type ProviderOperations } from "./dynamic";
 
 /** How many upcoming run times `nextRuns` shows. */
 export const NEXT_RUNS_SHOWN = 3;
@@ -64,7 +65,7 @@ export interface BackupPlanArgs {
 }
 
 /** The dynamic resource; components/backup-schedule.ts uses it. */
-export class BackupPlan extends pulumi.dynamic.Resource {
+export class BackupPlan extends DynamicResource {
   declare readonly planName: pulumi.Output<string>;
   declare readonly databases: pulumi.Output<string[]>;
   declare readonly schedule: pulumi.Output<string>;
@@ -78,17 +79,16 @@ export class BackupPlan extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: BackupPlanArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      delegatingProvider("backup-plan"),
+      "backup-plan",
+      "BackupPlan",
       name,
       {
         ...args,
-        server: pulumi.secret(args.server),
+        server: secret(args.server),
         nextRuns: undefined,
         createdAt: undefined,
       },
       { ...opts, additionalSecretOutputs: ["server"] },
-      "pgfleet",
-      "BackupPlan",
     );
   }
 }
@@ -273,7 +273,7 @@ async function remove(_id: string, props: BackupPlanOutputs): Promise<void> {
 
 const backupPlanOperations = { check, diff, create, read, update, delete: remove };
 
-/** The provider operations, run in the dynamic-provider process through `delegatingProvider("backup-plan")`. */
+/** The provider operations, run in the dynamic-provider process (provider/dynamic.ts). */
 export const operations: ProviderOperations = backupPlanOperations as unknown as ProviderOperations;
 
 /** The same operations with their types, for the integration tests (they call them directly). */

@@ -1,79 +1,94 @@
 /**
- * Thin, serialisable dynamic providers.
+ * pgfleet's dynamic resources, and the small provider text each one stores in state.
  *
- * Pulumi stores a dynamic resource's provider, serialised, in the state of every resource of
- * that type (inputs and outputs). A provider that captured our modules would carry them all into
- * state, once per database. Instead each resource type is served by a stub that captures only the
- * name of a pgfleet module: its one method, `configure`, which the provider host calls once after
- * loading the stub and before any operation, finds the pgfleet package above the working directory
- * (or installed as a dependency) and hands over to `provider/runtime.ts`, which installs that
- * module's `operations` on the stub. No client, secret or module is captured; `pg` is required
- * inside the operations. What the stub does after finding the package lives in runtime.ts, so it
- * can change without changing a byte of state.
+ * A dynamic resource is an ordinary custom resource of the `pulumi-nodejs` provider whose type
+ * starts with `pulumi-nodejs:dynamic` and whose `__provider` input is the text of a CommonJS
+ * module exporting `handler()`: the dynamic-provider process loads that text and calls
+ * `handler()` once for the provider object. The SDK's `dynamic.Resource` makes that text by
+ * serialising a provider object with its closure serialiser; pgfleet writes it here instead
+ * ({@link providerModuleText}), because:
+ *  - the serialiser would carry whatever a provider captured into state, once per resource, so
+ *    the text names only a pgfleet module, and
+ *  - loading the serialiser (with the `@pulumi/pulumi` root that brings it: TypeScript and npm's
+ *    arborist) cost every `preview` and `up` about 0.45 s before the first resource. For the same
+ *    reason pgfleet's program modules import the SDK's values from its subpaths
+ *    (`@pulumi/pulumi/resource`, `/output`, …) and the root only as types (eslint.config.mjs).
  *
- * Stacks written before this stub carry a provider that loads `provider/<module>.ts` and calls
- * its `operations` itself: every provider module keeps exporting `operations`.
+ * The provider object has one method, `configure`, which the provider process calls once after
+ * loading the text and before any operation: it finds the pgfleet package above the working
+ * directory (or installed as a dependency) and hands over to `provider/runtime.ts`, which
+ * installs that module's `operations` on the object. No client, secret or module is captured;
+ * `pg` is required inside the operations. What happens after the package is found lives in
+ * runtime.ts, so it can change without changing a byte of state.
+ *
+ * Stacks written by earlier versions hold the serialiser's text of the same object (or, before
+ * that, a provider that loads `provider/<module>.ts` and calls its `operations` itself): the
+ * provider process runs whichever text a resource holds, and every provider module keeps
+ * exporting `operations`. The provider ignores `__provider` when it diffs, so the new text is
+ * stored with a resource's next update, without a change of its own.
  */
 import type * as pulumi from "@pulumi/pulumi";
+import type { Inputs } from "@pulumi/pulumi/output";
+import { CustomResource, type CustomResourceOptions } from "@pulumi/pulumi/resource";
 
 /** What a provider module (e.g. `provider/template-database.ts`) exports under `operations`. */
 export type ProviderOperations = Required<
   Pick<pulumi.dynamic.ResourceProvider, "check" | "diff" | "create" | "read" | "update" | "delete">
 >;
 
-/**
- * One stub per module: Pulumi caches a provider's serialised text by the provider object, so a
- * program with hundreds of resources of one type serialises it once, not once per resource.
- */
-const stubs = new Map<string, pulumi.dynamic.ResourceProvider>();
+/** The pgfleet modules under provider/ that serve a dynamic resource type. */
+export type ProviderModule = "template-database" | "project-role" | "backup-plan" | "rls-table";
+
+/** The input under which the provider process finds a dynamic resource's provider text. */
+const PROVIDER_KEY = "__provider";
 
 /**
- * The dynamic provider whose operations are `operations` of `provider/<moduleName>.ts`.
- * The stub is kept free of outer references: its text is all that goes into state.
+ * `configure` as stored: runs in the provider process, never in the program. The pgfleet folder
+ * is the first one at or above the working directory holding provider/runtime.ts, else the
+ * installed pgfleet package; tsx is loaded from there, then runtime.ts installs the operations.
+ * When pgfleet cannot be loaded, every operation fails with the reason (the provider process
+ * would otherwise skip a missing `check` or `diff` without a word). Kept on few, short lines:
+ * the text is stored twice per resource.
  */
-export function delegatingProvider(moduleName: string): pulumi.dynamic.ResourceProvider {
-  let stub = stubs.get(moduleName);
-  if (!stub) {
-    stub = stubFor(moduleName);
-    stubs.set(moduleName, stub);
-  }
-  return stub;
+const CONFIGURE = [
+  "async function(){try{",
+  'const{dirname,join}=require("path"),{existsSync}=require("fs");',
+  'const found=(d)=>existsSync(join(d,"provider","runtime.ts"));',
+  "let root=process.cwd();while(!found(root)&&root!==dirname(root))root=dirname(root);",
+  'if(!found(root))root=dirname(require.resolve("pgfleet/package.json",{paths:[process.cwd()]}));',
+  'require(require.resolve("tsx/cjs",{paths:[root]}));',
+  'require(join(root,"provider","runtime")).install(this,this.pgfleetModule);',
+  '}catch(err){for(const op of["check","diff","create","read","update","delete"])this[op]=()=>Promise.reject(err);}}',
+].join("");
+
+/**
+ * The `__provider` text of every resource served by `provider/<moduleName>.ts`: a module whose
+ * `handler()` returns `{ pgfleetModule, configure }`. One text per module, the same in every
+ * program and stack.
+ */
+export function providerModuleText(moduleName: ProviderModule): string {
+  return `exports.handler=()=>({pgfleetModule:${JSON.stringify(moduleName)},configure:${CONFIGURE}});`;
 }
 
-/** A stub as it is serialised: the module it stands for, and `configure`. */
-interface Stub {
-  pgfleetModule: string;
-  configure: typeof configure;
-}
-
-function stubFor(pgfleetModule: string): pulumi.dynamic.ResourceProvider {
-  const stub: Stub = { pgfleetModule, configure };
-  // The host keeps the stub it loaded and calls `configure` once, before any operation: the
-  // operations are installed then, or, when pgfleet cannot be loaded, operations that all fail
-  // with the reason (the host would otherwise skip a missing `check` or `diff` without a word).
-  return stub as unknown as pulumi.dynamic.ResourceProvider;
-}
-
-// Runs in the provider process, never in the program. A top-level function that captures nothing
-// (the module name is read from the stub), and no comments inside: its compiled text is what goes
-// into state (twice per resource), so it is kept short, and it declares no named inner function
-// (the program's compiler would add a naming helper, which would be serialised too). The pgfleet
-// folder is the first one at or above the working directory holding provider/runtime.ts, else the
-// installed pgfleet package.
-/* eslint-disable @typescript-eslint/no-require-imports */
-async function configure(this: Stub & Record<string, unknown>): Promise<void> {
-  try {
-    const { dirname, join } = require("path");
-    const { existsSync } = require("fs");
-    let root = process.cwd();
-    while (!existsSync(join(root, "provider", "runtime.ts")) && root !== dirname(root)) root = dirname(root);
-    if (!existsSync(join(root, "provider", "runtime.ts")))
-      root = dirname(require.resolve("pgfleet/package.json", { paths: [process.cwd()] }));
-    require(require.resolve("tsx/cjs", { paths: [root] }));
-    require(join(root, "provider", "runtime")).install(this, this.pgfleetModule);
-  } catch (err) {
-    for (const op of ["check", "diff", "create", "read", "update", "delete"])
-      this[op] = () => Promise.reject(err);
+/**
+ * A pgfleet dynamic resource: engine type `pulumi-nodejs:dynamic/pgfleet:<type>`, served by
+ * `provider/<moduleName>.ts` in the dynamic-provider process.
+ */
+export abstract class DynamicResource extends CustomResource {
+  protected constructor(
+    moduleName: ProviderModule,
+    type: string,
+    name: string,
+    props: Inputs,
+    opts?: CustomResourceOptions,
+  ) {
+    if (PROVIDER_KEY in props)
+      throw new Error(`pgfleet: a dynamic resource's props must not set ${PROVIDER_KEY}`);
+    super(
+      `pulumi-nodejs:dynamic/pgfleet:${type}`,
+      name,
+      { ...props, [PROVIDER_KEY]: providerModuleText(moduleName) },
+      opts,
+    );
   }
 }
-/* eslint-enable @typescript-eslint/no-require-imports */

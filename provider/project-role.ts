@@ -23,10 +23,11 @@
  * declares that old resource, for the upgrade test.
  */
 import * as crypto from "node:crypto";
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import { secret } from "@pulumi/pulumi/output";
 import { roleNameFor, validateDatabaseName } from "../core/naming";
 import { withClient, type DbClient, type ServerConnection } from "./db-client";
-import { delegatingProvider, type ProviderOperations } from "./dynamic";
+import { DynamicResource, type ProviderOperations } from "./dynamic";
 import {
   connectMaintenance,
   formatMark,
@@ -268,25 +269,24 @@ export interface LegacyProjectRoleArgs {
  * written before this version declared it.
  * @deprecated ProjectDatabase no longer declares it; kept so the upgrade path can be tested.
  */
-export class LegacyProjectRole extends pulumi.dynamic.Resource {
+export class LegacyProjectRole extends DynamicResource {
   declare readonly roleName: pulumi.Output<string>;
   declare readonly password: pulumi.Output<string>;
 
   constructor(name: string, args: LegacyProjectRoleArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      delegatingProvider("project-role"),
+      "project-role",
+      "ProjectRole",
       name,
       {
         ...args,
         connectionLimit: args.connectionLimit ?? -1,
-        server: pulumi.secret(args.server),
+        server: secret(args.server),
         publicConnect: false,
         roleConnect: true,
         password: undefined,
       },
       { ...opts, additionalSecretOutputs: ["server", "password"] },
-      "pgfleet",
-      "ProjectRole",
     );
   }
 }

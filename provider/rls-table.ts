@@ -14,11 +14,12 @@
  * - delete: `onRemove: "disable"` drops the policies in state and disables RLS (one transaction);
  *   `"keep"` leaves the table as it is.
  *
- * The provider captures nothing: it is `delegatingProvider("rls-table")` (provider/dynamic.ts), which
+ * The provider captures nothing: its stored text names this module (provider/dynamic.ts) and
  * loads `operations` from this module in the provider process; the admin connection arrives as a
  * (secret) input and `pg` is required inside `connect` (provider/db-client.ts).
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import { secret } from "@pulumi/pulumi/output";
 import {
   appliedState,
   formatRlsProblem,
@@ -39,7 +40,7 @@ import {
 } from "../core/rls";
 import { sqlStateOf } from "../core/errors";
 import { connect, type DbClient, type ServerConnection } from "./db-client";
-import { delegatingProvider, type ProviderOperations } from "./dynamic";
+import { DynamicResource, type ProviderOperations } from "./dynamic";
 import { ident, qualified } from "./sql";
 
 /** The inputs of an `RlsTable`, resolved. */
@@ -376,7 +377,7 @@ const rlsTableOperations: RlsTableOperations = {
   },
 };
 
-/** The provider operations, run in the dynamic-provider process through `delegatingProvider("rls-table")`. */
+/** The provider operations, run in the dynamic-provider process (provider/dynamic.ts). */
 export const operations: ProviderOperations = rlsTableOperations as ProviderOperations;
 
 /** The same operations with their types, for the integration tests (they call them directly). */
@@ -401,7 +402,7 @@ export interface RlsTableArgs {
 }
 
 /** Row-level security of one table (engine type `pulumi-nodejs:dynamic/pgfleet:RlsTable`). */
-export class RlsTable extends pulumi.dynamic.Resource {
+export class RlsTable extends DynamicResource {
   declare readonly database: pulumi.Output<string>;
   declare readonly table: pulumi.Output<string>;
   /** Whether RLS is enabled on the table (as last read from the server). */
@@ -414,10 +415,11 @@ export class RlsTable extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: RlsTableArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      delegatingProvider("rls-table"),
+      "rls-table",
+      "RlsTable",
       name,
       {
-        server: pulumi.secret(args.server),
+        server: secret(args.server),
         database: args.database,
         table: args.table,
         enable: args.enable ?? true,
@@ -426,8 +428,6 @@ export class RlsTable extends pulumi.dynamic.Resource {
         onRemove: args.onRemove ?? "disable",
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "server"] },
-      "pgfleet",
-      "RlsTable",
     );
   }
 }

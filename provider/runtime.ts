@@ -1,7 +1,7 @@
 /**
- * The run-time half of the dynamic-provider stubs of provider/dynamic.ts, loaded inside the
- * dynamic-provider process (with tsx registered) by a stub's `configure`. Everything here can
- * change without changing the serialised stub, hence without touching any stack's state.
+ * The run-time half of the provider texts of provider/dynamic.ts, loaded inside the
+ * dynamic-provider process (with tsx registered) by the text's `configure`. Everything here can
+ * change without changing the stored text, hence without touching any stack's state.
  */
 import type { ProviderOperations } from "./dynamic";
 
@@ -21,7 +21,7 @@ export function operationsOf(moduleName: string): ProviderOperations {
   return operations as ProviderOperations;
 }
 
-/** Puts the operations of `provider/<moduleName>.ts` on `stub`, the provider the host calls. */
-export function install(stub: object, moduleName: string): void {
-  Object.assign(stub, operationsOf(moduleName));
+/** Puts the operations of `provider/<moduleName>.ts` on `provider`, the object the provider process calls. */
+export function install(provider: object, moduleName: string): void {
+  Object.assign(provider, operationsOf(moduleName));
 }

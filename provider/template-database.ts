@@ -18,7 +18,8 @@
  * - delete: the role is dropped, the database follows the deletion policy (retain, drop,
  *   backup-then-drop).
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import { secret } from "@pulumi/pulumi/output";
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { PgfleetError } from "../core/errors";
 import {
@@ -29,7 +30,7 @@ import {
   validateDatabaseName,
 } from "../core/naming";
 import { withClient, type DbClient, type ServerConnection } from "./db-client";
-import { delegatingProvider, type ProviderOperations } from "./dynamic";
+import { DynamicResource, type ProviderOperations } from "./dynamic";
 import {
   type RoleTarget,
   convergeRole,
@@ -154,7 +155,7 @@ export interface TemplateDatabaseArgs {
 }
 
 /** The dynamic resource. Components use it; see components/project-database.ts. */
-export class TemplateDatabase extends pulumi.dynamic.Resource {
+export class TemplateDatabase extends DynamicResource {
   declare readonly databaseName: pulumi.Output<string>;
   declare readonly ref: pulumi.Output<string>;
   declare readonly clonedFrom: pulumi.Output<string>;
@@ -179,7 +180,7 @@ export class TemplateDatabase extends pulumi.dynamic.Resource {
       deletionPolicy: args.deletionPolicy ?? "retain",
       templateBusy: args.templateBusy ?? "wait",
       templateBusyTimeoutSeconds: args.templateBusyTimeoutSeconds ?? 30,
-      server: pulumi.secret(args.server),
+      server: secret(args.server),
       ref: args.ref,
       databaseName: args.databaseName,
       nameSource: undefined,
@@ -191,14 +192,10 @@ export class TemplateDatabase extends pulumi.dynamic.Resource {
       roleName: undefined,
       password: undefined,
     };
-    super(
-      delegatingProvider("template-database"),
-      name,
-      props,
-      { ...opts, additionalSecretOutputs: ["server", "password"] },
-      "pgfleet",
-      "TemplateDatabase",
-    );
+    super("template-database", "TemplateDatabase", name, props, {
+      ...opts,
+      additionalSecretOutputs: ["server", "password"],
+    });
   }
 }
 

@@ -5,23 +5,10 @@
  */
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { describe, expect, it } from "vitest";
-import { operations, type TemplateDatabaseInputs } from "../../provider/template-database";
+import { operations } from "../../provider/template-database";
+import { templateDatabaseInputs } from "../support/template-database-inputs";
 
-const inputs = (over: Partial<TemplateDatabaseInputs>): TemplateDatabaseInputs => ({
-  server: { host: "127.0.0.1", port: 5432, user: "admin" },
-  stack: "pgfleet/test",
-  key: "alpha",
-  ref: "",
-  displayName: "Alpha",
-  template: "project_template",
-  connectionLimit: -1,
-  roleConnectionLimit: -1,
-  strategy: "auto",
-  deletionPolicy: "retain",
-  templateBusy: "wait",
-  templateBusyTimeoutSeconds: 30,
-  ...over,
-});
+const inputs = templateDatabaseInputs;
 
 describe("TemplateDatabase check", () => {
   it("fails a bad name with INVALID_DATABASE_NAME, naming the project", async () => {
