@@ -34,12 +34,21 @@ function resolveServer(name: string, server: ServerConfig): ServerConnection {
   if (server.embedded) {
     const url = process.env.PGFLEET_ADMIN_URL ?? embeddedUrl();
     if (!url) {
-      throw new Error(
+      throw new RunError(
         `pgfleet:servers.${name} is the embedded server, but it is not running: start it with \`npm run db -- start\` ` +
           "(`npm start` does this), or set PGFLEET_ADMIN_URL to another server's admin URL",
       );
     }
-    return { ...parseServerUrl(url), maintenanceDatabase: server.maintenanceDatabase };
+    try {
+      return { ...parseServerUrl(url), maintenanceDatabase: server.maintenanceDatabase };
+    } catch (err) {
+      // The URL itself is not repeated: it holds the admin password.
+      const source = process.env.PGFLEET_ADMIN_URL ? "PGFLEET_ADMIN_URL" : "the embedded server's admin URL";
+      throw new RunError(
+        `pgfleet:servers.${name}: ${source} is not a PostgreSQL URL (postgresql://user:password@host:port/database): ` +
+          (err instanceof Error ? err.message : String(err)),
+      );
+    }
   }
   return {
     host: server.host!,

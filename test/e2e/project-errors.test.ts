@@ -80,6 +80,24 @@ describe("seed error codes", () => {
     await withAdmin((c) => c.query(`DROP ROLE ${weak}`));
   });
 
+  it("a malformed PGFLEET_ADMIN_URL fails at preview, naming the variable and not repeating the URL", async () => {
+    const name = uniqueName("badurl");
+    const stack = await newStack(
+      "bad-admin-url",
+      fleetConfig(template, [{ name: "P", databaseName: name }]),
+      {
+        PGFLEET_ADMIN_URL: "postgresql://admin:do-not-print-me@127.0.0.1:not-a-port/postgres",
+      },
+    );
+    const { result } = await stack.preview({ json: false, expectFailure: true });
+    const text = result.stdout + result.stderr;
+    expect(text).toContain(
+      "pgfleet:servers.local: PGFLEET_ADMIN_URL is not a PostgreSQL URL (postgresql://user:password@host:port/database): Invalid URL",
+    );
+    expect(text).not.toContain("do-not-print-me");
+    expect(await databasesLike(name)).toEqual([]);
+  });
+
   it("INVALID_DATABASE_NAME: seed 000's invalid examples fail at preview, naming each", async () => {
     const invalid = ["My-Project", "123_project", "project@2024", "postgres", "a".repeat(64)];
     const stack = await newStack(
