@@ -199,6 +199,9 @@ function floorSection(r: BenchResults): string[] {
       "language host, Node.js SDK, dynamic-provider process, state checkpoints — before it touches PostgreSQL. It runs in " +
       `the same run, each fresh-stack \`up\` + \`destroy\` right after pgfleet's cycles on the ${small.label} template, ` +
       "its no-op previews alternating with pgfleet's. " +
+      "It is written as a typical program is: `@pulumi/pulumi` imported whole and `pulumi.dynamic.Resource`, so the SDK's " +
+      "closure serialiser is loaded and every promise's stack trace is source-mapped. pgfleet's program does neither " +
+      "(provider/dynamic.ts, index.ts), so part of what the floor pays at start-up, pgfleet does not. " +
       dynamicNote(f.pgfleetDynamicPerProject),
     "",
   ];
@@ -475,7 +478,7 @@ export function renderReport(r: BenchResults): string {
     "## State",
     "",
     `${formatBytes(a.fileBytes)} for ${a.projects} projects: ${formatBytes(a.perProject)} per project. ` +
-      `The serialised dynamic provider is ${formatBytes(a.providerTextBytes)} of JSON text, stored in the inputs and again in the outputs ` +
+      `The dynamic provider's text (pgfleet's own, provider/dynamic.ts) is ${formatBytes(a.providerTextBytes)} of JSON text, stored in the inputs and again in the outputs ` +
       "of every dynamic resource (one per project: a project's database and role are one TemplateDatabase). Per project, by part:",
     "",
     ...table(

@@ -50,7 +50,7 @@ export interface StateAnalysis {
   fileBytes: number;
   projects: number;
   perProject: number;
-  /** Bytes per project of the serialised dynamic provider (one copy; it is stored twice per resource). */
+  /** Bytes of the dynamic provider text `__provider` (one copy; it is stored twice per resource). */
   providerTextBytes: number;
   parts: StatePart[];
   savings: Saving[];
@@ -69,7 +69,8 @@ function dynamicParts(r: StateResource): Record<string, number> {
       add("object braces", entryBytes(key, {}));
       const bag = value as Record<string, unknown>;
       for (const [k, v] of Object.entries(bag)) {
-        if (k === "__provider") add("serialised provider (`__provider`), inputs + outputs", entryBytes(k, v));
+        if (k === "__provider")
+          add("provider text (`__provider`, provider/dynamic.ts), inputs + outputs", entryBytes(k, v));
         else if (isSecret(v)) add(`secret \`${k}\` (ciphertext), ${key}`, entryBytes(k, v));
         else add(`plain ${key}`, entryBytes(k, v));
       }
@@ -114,7 +115,7 @@ export function analyseState(text: string, projects: number): StateAnalysis {
   const ownerOf = (part: string): StatePart["owner"] =>
     part.startsWith("registration")
       ? "Pulumi SDK/engine"
-      : part.startsWith("serialised") || part.startsWith("urn") || part === "dependencies"
+      : part.startsWith("provider text") || part.startsWith("urn") || part === "dependencies"
         ? "both"
         : "pgfleet";
   for (const r of databases) {
@@ -159,7 +160,7 @@ export function analyseState(text: string, projects: number): StateAnalysis {
     },
     {
       change:
-        "no serialised provider at all (not possible with dynamic providers: the SDK stores it twice per resource)",
+        "no provider text at all (not possible with dynamic providers: the provider process reads it from the inputs, and the SDK copies it into the outputs)",
       bytes: sumOver(databases, providerBytes),
     },
     {
