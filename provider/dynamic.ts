@@ -24,8 +24,9 @@
  * Stacks written by earlier versions hold the serialiser's text of the same object (or, before
  * that, a provider that loads `provider/<module>.ts` and calls its `operations` itself): the
  * provider process runs whichever text a resource holds, and every provider module keeps
- * exporting `operations`. The provider ignores `__provider` when it diffs, so the new text is
- * stored with a resource's next update, without a change of its own.
+ * exporting `operations`. The provider ignores `__provider` when it diffs, so the next `up` plans no
+ * change and stores the new text in the inputs; the outputs keep the old text until the resource
+ * next changes (test/e2e/project-upgrade.test.ts).
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { Inputs } from "@pulumi/pulumi/output";

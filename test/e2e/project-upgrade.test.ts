@@ -20,6 +20,7 @@ import {
   withAdmin,
 } from "../support/postgres";
 import { changedSteps, STACK, TestStack } from "../support/pulumi";
+import { providerModuleText } from "../../provider/dynamic";
 
 const ROLE_FIELDS = ["roleName", "password", "publicConnect", "roleConnect", "roleConnectionLimit"];
 
@@ -133,5 +134,91 @@ describe("a stack written with a separate ProjectRole resource", () => {
     await stack.destroy();
     expect(await databaseExists(database)).toBe(false);
     expect(await roleExists(role)).toBe(false);
+  });
+});
+
+/**
+ * Stacks written before pgfleet wrote its provider text itself hold the SDK's serialisation of the
+ * same provider object (test/fixtures/provider-text/sdk-serialised.txt, as such a stack stored it).
+ * The provider process runs whichever text a resource holds, so such a stack is read and destroyed
+ * as before; its next `up` plans no change and stores the new text in the inputs (the outputs keep
+ * the old one until the resource next changes).
+ */
+describe("a stack whose resources hold the SDK-serialised provider text of earlier versions", () => {
+  const database = uniqueName("oldtext");
+  const oldText = fs.readFileSync(`${__dirname}/../fixtures/provider-text/sdk-serialised.txt`, "utf8");
+  let template: string;
+  let stack: TestStack;
+  const providerTexts = () => {
+    const cp = JSON.parse(stack.stateFileText()) as {
+      checkpoint: {
+        latest: {
+          resources: Array<{
+            type: string;
+            inputs?: { __provider?: string };
+            outputs?: { __provider?: string };
+          }>;
+        };
+      };
+    };
+    return cp.checkpoint.latest.resources
+      .filter((r) => r.type === "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase")
+      .flatMap((r) => [r.inputs?.__provider, r.outputs?.__provider]);
+  };
+
+  beforeAll(async () => {
+    template = await createScratchDatabase("tpl", TEMPLATE_SQL);
+    stack = await TestStack.create({
+      program: program(database, template, false),
+      label: "old-provider-text",
+    });
+    await stack.up();
+    const exported = await stack.run(["stack", "export", "-s", STACK]);
+    expect(exported.code).toBe(0);
+    const state = JSON.parse(exported.stdout) as {
+      deployment: {
+        resources: Array<{
+          type: string;
+          inputs?: Record<string, unknown>;
+          outputs?: Record<string, unknown>;
+        }>;
+      };
+    };
+    for (const r of state.deployment.resources) {
+      if (r.type !== "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase") continue;
+      r.inputs!.__provider = oldText;
+      r.outputs!.__provider = oldText;
+    }
+    const file = `${stack.dir}/old-provider-text.json`;
+    fs.writeFileSync(file, JSON.stringify(state));
+    const imported = await stack.run(["stack", "import", "--file", file, "-s", STACK]);
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(providerTexts()).toEqual([oldText, oldText]);
+  });
+
+  afterAll(async () => {
+    await stack?.dispose();
+  });
+
+  it("refresh reads the database through the old text and finds nothing changed", async () => {
+    await withAdmin((c) => c.query("INSERT INTO users (email) VALUES ('kept@example.com')"), database);
+    const refreshed = await stack.refresh();
+    expect(refreshed.stdout).not.toMatch(/\d+ (updated|deleted)/);
+    expect(providerTexts()).toEqual([oldText, oldText]);
+    const { json } = await stack.preview();
+    expect(changedSteps(json)).toEqual([]);
+  });
+
+  it("the next up plans nothing and stores the new text in the inputs", async () => {
+    const up = await stack.up();
+    expect(up.stdout).not.toMatch(/\d+ (created|updated|deleted|replaced)/);
+    expect(providerTexts()).toEqual([providerModuleText("template-database"), oldText]);
+    const rows = await withAdmin((c) => c.query("SELECT email FROM users"), database);
+    expect(rows.rows).toEqual([{ email: "kept@example.com" }]);
+  });
+
+  it("destroy drops the database through the text the outputs still hold", async () => {
+    await stack.destroy();
+    expect(await databaseExists(database)).toBe(false);
   });
 });
