@@ -14,7 +14,7 @@
  * Pulumi's own floor (bench/floor.ts: the same shape of program with a dynamic provider that does
  * no I/O) runs beside pgfleet: a fresh-stack `up` + `destroy` per N right after pgfleet's cycles
  * on the 8 MB template, and its no-op `preview` in the slope, alternating with pgfleet's.
- * A full run takes about 25 minutes on 2 cores; `--quick` (N = 5, one repeat) a few minutes.
+ * A full run takes about 16 minutes on 2 cores; `--quick` (N = 5, one repeat) a few minutes.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
