@@ -32,10 +32,11 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { Inputs } from "@pulumi/pulumi/output";
 import { CustomResource, type CustomResourceOptions } from "@pulumi/pulumi/resource";
 
+/** The operations every provider module serves, as the provider process calls them. */
+export const OPERATIONS = ["check", "diff", "create", "read", "update", "delete"] as const;
+
 /** What a provider module (e.g. `provider/template-database.ts`) exports under `operations`. */
-export type ProviderOperations = Required<
-  Pick<pulumi.dynamic.ResourceProvider, "check" | "diff" | "create" | "read" | "update" | "delete">
->;
+export type ProviderOperations = Required<Pick<pulumi.dynamic.ResourceProvider, (typeof OPERATIONS)[number]>>;
 
 /** The pgfleet modules under provider/ that serve a dynamic resource type. */
 export type ProviderModule = "template-database" | "project-role" | "backup-plan" | "rls-table";
@@ -59,7 +60,7 @@ const CONFIGURE = [
   'if(!found(root))root=dirname(require.resolve("pgfleet/package.json",{paths:[process.cwd()]}));',
   'require(require.resolve("tsx/cjs",{paths:[root]}));',
   'require(join(root,"provider","runtime")).install(this,this.pgfleetModule);',
-  '}catch(err){for(const op of["check","diff","create","read","update","delete"])this[op]=()=>Promise.reject(err);}}',
+  `}catch(err){for(const op of${JSON.stringify(OPERATIONS)})this[op]=()=>Promise.reject(err);}}`,
 ].join("");
 
 /**

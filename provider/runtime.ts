@@ -3,9 +3,7 @@
  * dynamic-provider process (with tsx registered) by the text's `configure`. Everything here can
  * change without changing the stored text, hence without touching any stack's state.
  */
-import type { ProviderOperations } from "./dynamic";
-
-const OPERATIONS = ["check", "diff", "create", "read", "update", "delete"] as const;
+import { OPERATIONS, type ProviderOperations } from "./dynamic";
 
 /** `provider/<moduleName>.ts`'s operations, checked. */
 export function operationsOf(moduleName: string): ProviderOperations {
