@@ -2,12 +2,35 @@
  * The pgfleet program: read and validate the stack config (`pgfleet:*` keys of
  * stacks/Pulumi.<stack>.yaml), build the Fleet, export one seed-000-shaped entry per project.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { RunError } from "@pulumi/pulumi/errors";
-import { secret } from "@pulumi/pulumi/output";
+import { getStack } from "@pulumi/pulumi/metadata";
 import { allConfig } from "@pulumi/pulumi/runtime/config";
 import { Fleet, apiResponsesOf } from "./components/fleet";
-import { STACK_CONFIG_KEYS, formatConfigProblems, parseStackConfig, type ServerConfig } from "./core/config";
-import { parseServerUrl, type ServerConnection } from "./provider/db-client";
+import { preflightServers } from "./components/preflight";
+import { ADMIN_URL_ENV, resolveAdminUrl } from "./core/admin-url";
+import {
+  STACK_CONFIG_KEYS,
+  formatConfigProblems,
+  isSecureValue,
+  parseStackConfig,
+  type ServerConfig,
+  type StackConfig,
+} from "./core/config";
+import {
+  DEV_PASSPHRASE,
+  GATED_ENVIRONMENTS,
+  POLICY_PACKS_ENV,
+  gateRefusal,
+  mayUseDevPassphrase,
+  parsePolicyPacksSeen,
+  passphraseRefusal,
+  policyConfigPath,
+  type PolicyConfig,
+} from "./core/stack-gates";
+import { parseServerUrl, type ServerConnection } from "./db/client";
+import { errorText } from "./core/errors";
 
 /** The `pgfleet:*` config of this stack, each value parsed from JSON where it is JSON. */
 function readRawConfig(): { raw: Record<string, unknown>; unknown: string[] } {
@@ -32,23 +55,29 @@ function readRawConfig(): { raw: Record<string, unknown>; unknown: string[] } {
 /** The admin connection of a configured server; `embedded: true` means the dev embedded server. */
 function resolveServer(name: string, server: ServerConfig): ServerConnection {
   if (server.embedded) {
-    const url = process.env.PGFLEET_ADMIN_URL ?? embeddedUrl();
-    if (!url) {
+    const admin = resolveAdminUrl(undefined, recordedEmbeddedUrl);
+    if (!admin) {
       throw new RunError(
         `pgfleet:servers.${name} is the embedded server, but it is not running: start it with \`npm run db -- start\` ` +
           "(`npm start` does this), or set PGFLEET_ADMIN_URL to another server's admin URL",
       );
     }
     try {
-      return { ...parseServerUrl(url), maintenanceDatabase: server.maintenanceDatabase };
+      return { ...parseServerUrl(admin.url), maintenanceDatabase: server.maintenanceDatabase };
     } catch (err) {
       // The URL itself is not repeated: it holds the admin password.
-      const source = process.env.PGFLEET_ADMIN_URL ? "PGFLEET_ADMIN_URL" : "the embedded server's admin URL";
+      const source = admin.source === ADMIN_URL_ENV ? ADMIN_URL_ENV : "the embedded server's admin URL";
       throw new RunError(
         `pgfleet:servers.${name}: ${source} is not a PostgreSQL URL (postgresql://user:password@host:port/database): ` +
-          (err instanceof Error ? err.message : String(err)),
+          errorText(err),
       );
     }
+  }
+  if (isSecureValue(server.password)) {
+    // The engine decrypts secrets before the program runs: this one it could not.
+    throw new RunError(
+      `pgfleet:servers.${name}.password: the secret was not decrypted; set it again with --secret`,
+    );
   }
   return {
     host: server.host!,
@@ -60,25 +89,69 @@ function resolveServer(name: string, server: ServerConfig): ServerConnection {
   };
 }
 
-function embeddedUrl(): string | undefined {
-  // The embedded server's details live in the git-ignored work folder (see scripts/lib).
-  const { readServerInfo, urlFor } =
+/** The embedded server's recorded admin URL; its details live in the git-ignored work folder. */
+function recordedEmbeddedUrl(): string | undefined {
+  // Loaded only for an embedded server.
+  const { recordedUrl } =
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require("./scripts/lib/embedded-postgres") as typeof import("./scripts/lib/embedded-postgres");
-  const info = readServerInfo();
-  return info ? urlFor(info) : undefined;
+  return recordedUrl();
 }
 
-// Stack traces.
-// - The SDK's language host installs source-map-support, which does not know the code tsx compiled
-//   (tsx hands its source maps to Node.js), so every position in this program's stack traces,
-//   including the source position the SDK records for each resource in state, read "line 2" of
-//   the compiled text. Node.js's own formatting uses tsx's maps: the positions are the .ts lines.
-// - The SDK also captures a stack trace for every promise it makes (about 140 per project), kept
-//   only to name promises still pending when the program exits; formatting them cost an `up` of
-//   50 projects about 0.4 s. pgfleet's errors say in their message what is wrong and where, and
-//   the SDK lifts this limit while it records a resource's position, so the program keeps no
-//   frames on errors unless PGFLEET_STACK_TRACES is set.
+/** The passphrase the engine runs with, as the program inherits it. */
+function passphrase(): string | undefined {
+  if (process.env.PULUMI_CONFIG_PASSPHRASE) return process.env.PULUMI_CONFIG_PASSPHRASE;
+  const file = process.env.PULUMI_CONFIG_PASSPHRASE_FILE;
+  try {
+    return file ? fs.readFileSync(file, "utf8").trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Before anything is created: only a dev stack on the embedded server may run with the fixed dev
+ * passphrase, and a gated environment (prod) runs only under pgfleet's policy pack at its
+ * environment's enforcement, as pgfleet's language host reports it (see core/stack-gates.ts).
+ */
+function checkStackGates(config: StackConfig): void {
+  const stack = getStack();
+  if (passphrase() === DEV_PASSPHRASE) {
+    const facts = { stack, environment: config.environment, servers: config.servers };
+    if (!mayUseDevPassphrase(facts)) throw new RunError(passphraseRefusal(facts, true));
+  }
+  if (!GATED_ENVIRONMENTS.includes(config.environment)) return;
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  const readConfig = (file: string): PolicyConfig | undefined => {
+    try {
+      return JSON.parse(fs.readFileSync(file, "utf8")) as PolicyConfig;
+    } catch {
+      return undefined;
+    }
+  };
+  const requiredFile = path.join(__dirname, policyConfigPath(config.environment));
+  const refusal = gateRefusal({
+    stack,
+    environment: config.environment,
+    packDir: real(path.join(__dirname, "policies")),
+    required: readConfig(requiredFile) ?? {},
+    seen: parsePolicyPacksSeen(process.env[POLICY_PACKS_ENV]),
+    resolve: real,
+    readConfig,
+  });
+  if (refusal) throw new RunError(refusal);
+}
+
+// Stack traces are Node.js's own, which read tsx's source maps (the SDK's formatter would put every
+// position, in state too, on the compiled text's line 2). None are kept unless PGFLEET_STACK_TRACES
+// is set: the SDK captures one per promise it makes, and pgfleet's errors say what and where in
+// their message (the SDK lifts the limit itself to record each resource's source position).
 delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
 if (!process.env.PGFLEET_STACK_TRACES) Error.stackTraceLimit = 0;
 
@@ -98,8 +171,13 @@ if (problems.length > 0 || !parsed.ok) {
 }
 
 const config = parsed.config;
-const servers = Object.fromEntries(
-  Object.entries(config.servers).map(([name, server]) => [name, secret(resolveServer(name, server))]),
+checkStackGates(config);
+// One connection per server first (reachable, admin password, roles the RLS policies name).
+const servers = preflightServers(
+  config,
+  Object.fromEntries(
+    Object.entries(config.servers).map(([name, server]) => [name, resolveServer(name, server)]),
+  ),
 );
 const fleet = new Fleet("fleet", { config, servers });
 

@@ -1,23 +1,24 @@
 /**
- * The final backup of `backup-then-drop`: the TemplateDatabase provider `require`s this module
- * inside its delete and refuses to drop the database when {@link finalBackup} throws.
+ * The final backup of `backup-then-drop`: the TemplateDatabase provider's delete refuses to drop
+ * the database (and its role) when {@link finalBackup} throws. The folder is the one the stack's
+ * config names now ({@link recordFinalBackupDestination}, written by the program at `up`), else
+ * the one stored with the project.
  *
- * The dump is an ordinary runner dump (backup/runner.ts: pg_dump -Fc to a partial file, fsync,
+ * The dump is an ordinary dump (backup/dump.ts: pg_dump -Fc to a partial file, fsync,
  * sha256, verification, rename), recorded in the catalog as kind `final` with no plan, so
  * retention never prunes it and `pgfleet backup list` shows it.
  */
-import type { VerifyMode } from "../core/backup-plan";
-import type { ServerConnection } from "../provider/db-client";
-import { dumpDatabase } from "./runner";
-
-export interface FinalBackupOptions {
-  /** Absolute directory; the dump goes into `<destination>/<database>/`. */
-  destination: string;
-  /** `pg_dump -Z`. @default 6 */
-  compressionLevel?: number;
-  /** @default "list" */
-  verify?: VerifyMode;
-}
+import { errorText } from "../core/errors";
+import type { FinalBackupOptions } from "../core/project-spec";
+import type { ServerConnection } from "../db/client";
+import {
+  detachBackupsOf,
+  finalBackupDestinationOf,
+  setFinalBackupDestination,
+  withCatalog,
+} from "../db/catalog";
+import { dumpDatabase } from "./dump";
+import { BackupError } from "./errors";
 
 /**
  * Takes a verified final dump of `database`.
@@ -45,10 +46,39 @@ export async function finalBackup(
     });
     return { file: result.file, bytes: result.bytes, sha256: result.sha256 };
   } catch (err) {
-    const reason = (err instanceof Error ? err.message : String(err)).replace(
-      `cannot back up database "${database}": `,
-      "",
-    );
+    const reason = err instanceof BackupError ? err.reason : errorText(err);
     throw new Error(`final backup of database "${database}" failed: ${reason}`);
   }
+}
+
+/**
+ * Records the final-backup folder a stack's config names now in the server's catalog: a project removed from the config is deleted with its old inputs, so this is
+ * how a folder fixed in config reaches its delete.
+ */
+export async function recordFinalBackupDestination(
+  server: ServerConnection,
+  stack: string,
+  destination: string,
+): Promise<void> {
+  await withCatalog(server, (c) => setFinalBackupDestination(c, stack, destination));
+}
+
+/**
+ * The final backup of a project being deleted: into the folder the stack's config named at its
+ * last `up`, else the one stored with the project (`stored`).
+ */
+export async function finalBackupOfProject(
+  server: ServerConnection,
+  stack: string,
+  database: string,
+  stored: FinalBackupOptions | undefined,
+): Promise<{ file: string; bytes: number; sha256: string }> {
+  const current = await withCatalog(server, (c) => finalBackupDestinationOf(c, stack), database);
+  const options = { ...stored, destination: current ?? stored?.destination ?? "" };
+  return finalBackup(server, database, options);
+}
+
+/** Keeps a retained project's last backups: retention of its former plans no longer prunes them. */
+export async function keepBackups(server: ServerConnection, database: string): Promise<number> {
+  return withCatalog(server, (c) => detachBackupsOf(c, database), database);
 }

@@ -1,5 +1,5 @@
 /**
- * Backups: pgfleet's runner (backup/runner.ts `dumpDatabase`: pg_dump -Fc to a partial file,
+ * Backups: pgfleet's runner (backup/dump.ts `dumpDatabase`: pg_dump -Fc to a partial file,
  * fsync, sha256 and `pg_restore --list` side by side, rename, catalog rows) against a plain
  * `pg_dump -Fc` of the same database; and GFS retention (`pruneBackups`, core/retention.ts) over
  * 1,000 recorded dumps.
@@ -9,18 +9,15 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { DEFAULT_RETENTION, selectRetained } from "../core/retention";
-import { BACKUP_SCHEMA, finishRun, openCatalog, startRun } from "../backup/catalog";
-import {
-  dumpDatabase,
-  libpqEnv,
-  locateTools,
-  pruneBackups,
-  sha256File,
-  verifyArchive,
-} from "../backup/runner";
+import { close, inTransaction } from "../db/client";
+import { BACKUP_SCHEMA, finishRun, openCatalog, startRun, withCatalog } from "../db/catalog";
+import { dumpDatabase, verifyArchive } from "../backup/dump";
+import { sha256File } from "../backup/files";
+import { libpqEnv, locateTools } from "../backup/pg-tools";
+import { pruneBackups } from "../backup/plan-runs";
 import { TMP_DIR } from "../scripts/lib/paths";
 import { adminServer, withAdmin } from "../test/support/postgres";
-import { ident } from "../provider/sql";
+import { ident } from "../core/sql";
 import { settle } from "./machine";
 import { nowMs, repeat, sample, timed, type Sample } from "./stats";
 import { benchName, databaseBytes, dropBenchDatabase, type BenchTemplate } from "./templates";
@@ -117,12 +114,9 @@ export async function compareBackup(template: BenchTemplate, repeats: number): P
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
-    const catalog = await openCatalog(server);
-    try {
-      await catalog.query(`DELETE FROM ${BACKUP_SCHEMA}.runs WHERE database_name = $1`, [database]);
-    } finally {
-      await catalog.end().catch(() => undefined);
-    }
+    await withCatalog(server, (catalog) =>
+      catalog.query(`DELETE FROM ${BACKUP_SCHEMA}.runs WHERE database_name = $1`, [database]),
+    );
     await dropBenchDatabase(database);
   }
 }
@@ -155,29 +149,29 @@ export async function benchPrune(dumps: number, repeats: number): Promise<PruneR
     const dir = scratchDir("prune");
     const catalog = await openCatalog(server);
     try {
-      await catalog.query("BEGIN");
-      for (let i = 0; i < dumps; i++) {
-        const startedAt = new Date(now.getTime() - i * stepMs);
-        const file = path.join(dir, `${database}_${i}.dump`);
-        fs.writeFileSync(file, "pgfleet bench dump\n");
-        const id = await startRun(catalog, {
-          planName,
-          databaseName: database,
-          kind: "scheduled",
-          scheduledFor: startedAt,
-          startedAt,
-          tempFile: `${file}.partial`,
-          compressionLevel: 6,
-        });
-        await finishRun(catalog, id, {
-          finishedAt: new Date(startedAt.getTime() + 1000),
-          file,
-          bytes: 19,
-          sha256: "0".repeat(64),
-          verification: "list",
-        });
-      }
-      await catalog.query("COMMIT");
+      await inTransaction(catalog, async () => {
+        for (let i = 0; i < dumps; i++) {
+          const startedAt = new Date(now.getTime() - i * stepMs);
+          const file = path.join(dir, `${database}_${i}.dump`);
+          fs.writeFileSync(file, "pgfleet bench dump\n");
+          const id = await startRun(catalog, {
+            planName,
+            databaseName: database,
+            kind: "scheduled",
+            scheduledFor: startedAt,
+            startedAt,
+            tempFile: `${file}.partial`,
+            compressionLevel: 6,
+          });
+          await finishRun(catalog, id, {
+            finishedAt: new Date(startedAt.getTime() + 1000),
+            file,
+            bytes: 19,
+            sha256: "0".repeat(64),
+            verification: "list",
+          });
+        }
+      });
       const inputs = Array.from({ length: dumps }, (_, i) => ({
         id: String(i),
         takenAt: new Date(now.getTime() - i * stepMs),
@@ -195,7 +189,7 @@ export async function benchPrune(dumps: number, repeats: number): Promise<PruneR
       await catalog
         .query(`DELETE FROM ${BACKUP_SCHEMA}.runs WHERE plan_name = $1`, [planName])
         .catch(() => undefined);
-      await catalog.end().catch(() => undefined);
+      await close(catalog);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

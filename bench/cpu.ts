@@ -2,10 +2,13 @@
  * Where the CPU goes while a command runs: the CPU time (user + system) of every process on the
  * machine, sampled from /proc, grouped by role (Pulumi engine, the program, the dynamic-provider
  * process, PostgreSQL). Linux only; elsewhere the split is empty. A process's last few
- * milliseconds before it exits between two samples are missed.
+ * milliseconds before it exits between two samples are missed. Processes of other checkouts on
+ * the same machine (their own engines, providers and servers) are counted apart: a process is this
+ * checkout's when its working folder or its command line lies inside it.
  */
 import * as fs from "node:fs";
 import { execFileSync } from "node:child_process";
+import { REPO_ROOT } from "../scripts/lib/paths";
 
 export type CpuSplit = Array<{ role: string; seconds: number }>;
 
@@ -21,7 +24,11 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-function roleOf(comm: string, cmdline: string): string {
+const OTHER_WORK = "other work on the machine (not this checkout's)";
+
+function roleOf(comm: string, cmdline: string, cwd: string): string {
+  const inside = (p: string) => p === REPO_ROOT || p.includes(`${REPO_ROOT}/`);
+  if (!inside(cwd) && !inside(cmdline)) return OTHER_WORK;
   if (comm === "pulumi") return "pulumi engine (Go)";
   if (comm.startsWith("pulumi-language")) return "language host (Go)";
   if (comm.startsWith("postgres")) return "PostgreSQL (every client's work)";
@@ -46,7 +53,13 @@ function snapshot(): Map<number, { role: string; seconds: number }> {
       const fields = stat.slice(close + 2).split(" ");
       const seconds = (Number(fields[11]) + Number(fields[12])) / hz;
       const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ");
-      out.set(Number(entry), { role: roleOf(comm, cmdline), seconds });
+      let cwd = "";
+      try {
+        cwd = fs.readlinkSync(`/proc/${entry}/cwd`);
+      } catch {
+        // not ours to read: not this checkout's either
+      }
+      out.set(Number(entry), { role: roleOf(comm, cmdline, cwd), seconds });
     } catch {
       // the process ended meanwhile
     }
@@ -66,7 +79,8 @@ export async function withCpuSplit<T>(
     for (const [pid, v] of snapshot()) {
       // An exited process waiting to be reaped has no command line any more: keep what it was.
       const known = last.get(pid)?.role;
-      last.set(pid, known && known !== "other" && v.role === "other" ? { ...v, role: known } : v);
+      const lost = v.role === "other" || v.role === OTHER_WORK;
+      last.set(pid, known && known !== "other" && known !== OTHER_WORK && lost ? { ...v, role: known } : v);
     }
   };
   const timer = setInterval(sample, intervalMs);

@@ -3,7 +3,7 @@
  */
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
-import { locateTools } from "../backup/runner";
+import { locateTools } from "../backup/pg-tools";
 import { REPO_ROOT } from "../scripts/lib/paths";
 import { pulumiEnv, runPulumi } from "../scripts/lib/pulumi-cli";
 import type { Toolchain } from "../scripts/lib/toolchain";

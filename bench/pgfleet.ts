@@ -5,7 +5,7 @@
  * command, as an operator sees it: engine and program start-up included.
  */
 import * as crypto from "node:crypto";
-import type { CloneStrategy } from "../provider/template-database";
+import type { CloneStrategy } from "../core/project-spec";
 import { fleetConfig, type ProjectEntry } from "../test/support/fleet";
 import { TestStack } from "../test/support/pulumi";
 import { destroy, noopPreview, remove, stateText, up, type BenchStack } from "./commands";
@@ -18,7 +18,8 @@ export interface FleetStack extends BenchStack {
   prefix: string;
 }
 
-function projectsOf(prefix: string, n: number): ProjectEntry[] {
+/** The projects of a benchmark fleet: databases `<prefix>0` … `<prefix>n-1`. */
+export function projectsOf(prefix: string, n: number): ProjectEntry[] {
   return Array.from({ length: n }, (_, i) => ({ name: `Bench Project ${i}`, databaseName: `${prefix}${i}` }));
 }
 

@@ -9,9 +9,9 @@
  * Only the statements are timed; connecting, and dropping what was created, are not.
  */
 import * as crypto from "node:crypto";
-import { connect, type DbClient } from "../provider/db-client";
-import { ident, literal } from "../provider/sql";
-import { AUTO_FILE_COPY_THRESHOLD_BYTES, type CloneStrategy } from "../provider/template-database";
+import { close, connect, type DbClient } from "../db/client";
+import { ident, literal } from "../core/sql";
+import { AUTO_FILE_COPY_THRESHOLD_BYTES, type CloneStrategy } from "../core/project-spec";
 import { adminServer, withAdmin } from "../test/support/postgres";
 import { settle } from "./machine";
 import { nowMs } from "./stats";
@@ -95,7 +95,7 @@ export async function rawCreate(
     );
     return { ms: nowMs() - t0, connections };
   } finally {
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    await Promise.all(clients.map(close));
     await dropCreated(prefix);
   }
 }

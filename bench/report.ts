@@ -3,13 +3,16 @@
  * ratios first, absolute times second, then Pulumi's own floor, the state breakdown, backups, what
  * could not be measured, and the machine.
  */
-import type { CloneStrategy } from "../provider/template-database";
+import { formatBytes } from "../core/bytes";
+import type { CloneStrategy } from "../core/project-spec";
 import type { BackupComparison, PruneResult } from "./backup";
 import type { CpuSplit } from "./cpu";
 import type { Machine } from "./machine";
+import type { MigrationResults } from "./migrations";
+import { renderMigrations } from "./migrations-report";
 import type { UpDiagnosis } from "./pgfleet";
 import type { StateAnalysis } from "./state";
-import { formatBytes, formatMs, formatRatio, type Sample } from "./stats";
+import { formatMs, formatRatio, type Sample } from "./stats";
 import type { BenchTemplate } from "./templates";
 
 /** One template × strategy × N: raw and pgfleet side by side. */
@@ -87,6 +90,8 @@ export interface BenchResults {
   };
   backup: BackupComparison;
   prune: PruneResult;
+  /** Schema migrations (bench/migrations.ts). */
+  migrations: MigrationResults;
   notMeasurable: Array<{ what: string; reason: string }>;
 }
 
@@ -526,6 +531,16 @@ export function renderReport(r: BenchResults): string {
       `\`pruneBackups\` (catalog read, decision, ${r.prune.pruned} files removed, catalog update) ${formatMs(r.prune.prune.median)}; ` +
       `the decision alone (\`selectRetained\`) ${formatMs(r.prune.decide.median)}; ${r.prune.kept} kept.`,
     "",
+  );
+
+  lines.push(
+    ...renderMigrations(r.migrations, {
+      command: `npm run bench${r.mode === "quick" ? " -- --quick" : ""}`,
+      startedAt: r.startedAt,
+      durationMs: r.durationMs,
+      machine: r.machine,
+      load: r.load,
+    }),
   );
 
   lines.push("## Not measurable here", "");

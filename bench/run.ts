@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --repeats <n>]`: the benchmark of issue 8. Not part of
- * `npm test`. Writes bench/results.md.
+ * `npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations]`: the benchmark of issues 8
+ * and 17. Not part of `npm test`. Writes bench/results.md (`--only migrations`: its schema-migrations
+ * section alone, the rest of the file kept).
  *
  * Against the embedded PostgreSQL server (started when it is not running, and then stopped at
  * the end; or the server of PGFLEET_ADMIN_URL), with templates of about 8 MB and 100 MB:
@@ -10,19 +11,24 @@
  *     repeat; no-op `preview` and `up` on the `auto` fleets; the state file of the first `auto`
  *     fleet of the target N (bench/state.ts);
  *  2. the no-op `preview` slope between a small and a large fleet;
- *  3. the backup runner against plain `pg_dump -Fc`, and a GFS prune of 1,000 dumps (bench/backup.ts).
+ *  3. the backup runner against plain `pg_dump -Fc`, and a GFS prune of 1,000 dumps (bench/backup.ts);
+ *  4. schema migrations (bench/migrations.ts): one migration rolled out over 200 projects against a
+ *     raw loop, and the no-op `preview` of 200 projects with 20 applied migrations against one without.
  * Pulumi's own floor (bench/floor.ts: the same shape of program with a dynamic provider that does
  * no I/O) runs beside pgfleet: a fresh-stack `up` + `destroy` per N right after pgfleet's cycles
  * on the 8 MB template, and its no-op `preview` in the slope, alternating with pgfleet's.
- * A full run takes about 16 minutes on 2 cores; `--quick` (N = 5, one repeat) a few minutes.
+ * A full run takes about 16 minutes on 2 cores without the migrations, which add two fleets of 200
+ * projects and their rollouts; `--quick` (N = 5, one repeat; 20 projects for the migrations) a few
+ * minutes.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import type { CloneStrategy } from "../provider/template-database";
+import { CLONE_STRATEGIES } from "../core/project-spec";
 import * as embedded from "../scripts/lib/embedded-postgres";
 import { PULUMI_HOME, REPO_ROOT, TMP_DIR } from "../scripts/lib/paths";
-import { findOnPath } from "../backup/runner";
+import { findOnPath } from "../backup/pg-tools";
+import { formatBytes } from "../core/bytes";
 import { ensureToolchain, type Toolchain } from "../scripts/lib/toolchain";
 import { benchPrune, compareBackup } from "./backup";
 import { dynamicResourcesPerProject, floorCycle, floorStack } from "./floor";
@@ -33,7 +39,9 @@ import type { CpuSplit } from "./cpu";
 import { rawCreate, resolveStrategy, type RawMode } from "./raw";
 import { renderReport, type BenchResults, type Cell, type FloorRow, type NoopRow } from "./report";
 import { analyseState } from "./state";
-import { formatBytes, formatMs, nowMs, sample, timed, type Sample } from "./stats";
+import { benchMigrations, type MigrationPlan } from "./migrations";
+import { renderMigrations, spliceMigrations } from "./migrations-report";
+import { formatMs, nowMs, sample, timed, type Sample } from "./stats";
 import { createTemplate, dropBenchDatabase, dropLeftovers, type BenchTemplate } from "./templates";
 
 interface Plan {
@@ -44,9 +52,12 @@ interface Plan {
   slope: { small: number; large: number; previews: number };
   backupRepeats: number;
   pruneDumps: number;
+  migrations: MigrationPlan;
+  /** Only the schema-migration cases (part 4). */
+  onlyMigrations: boolean;
 }
 
-const STRATEGIES: readonly CloneStrategy[] = ["auto", "WAL_LOG", "FILE_COPY"];
+const STRATEGIES = CLONE_STRATEGIES;
 const MB = 1024 * 1024;
 const RESULTS = path.join(REPO_ROOT, "bench", "results.md");
 
@@ -56,13 +67,18 @@ function planFrom(argv: string[]): Plan {
     options: {
       quick: { type: "boolean" },
       repeats: { type: "string" },
+      only: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
-    console.log("usage: npm run bench [-- --quick] [-- --repeats <n>]   (writes bench/results.md)");
+    console.log(
+      "usage: npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations]   (writes bench/results.md)",
+    );
     process.exit(0);
   }
+  if (values.only !== undefined && values.only !== "migrations")
+    throw new Error(`--only must be "migrations", got ${values.only}`);
   const quick = !!values.quick;
   const plan: Plan = quick
     ? {
@@ -73,6 +89,8 @@ function planFrom(argv: string[]): Plan {
         slope: { small: 5, large: 20, previews: 1 },
         backupRepeats: 1,
         pruneDumps: 1000,
+        migrations: { projects: 20, repeats: 1, previews: 1, appliedForPreview: 20 },
+        onlyMigrations: false,
       }
     : {
         mode: "full",
@@ -82,7 +100,10 @@ function planFrom(argv: string[]): Plan {
         slope: { small: 20, large: 200, previews: 5 },
         backupRepeats: 3,
         pruneDumps: 1000,
+        migrations: { projects: 200, repeats: 3, previews: 5, appliedForPreview: 20 },
+        onlyMigrations: false,
       };
+  plan.onlyMigrations = values.only === "migrations";
   if (values.repeats !== undefined) {
     const n = Number(values.repeats);
     if (!Number.isInteger(n) || n < 1)
@@ -90,6 +111,8 @@ function planFrom(argv: string[]): Plan {
     plan.repeats = n;
     plan.backupRepeats = n;
     plan.slope.previews = n;
+    plan.migrations.repeats = n;
+    plan.migrations.previews = n;
   }
   return plan;
 }
@@ -129,7 +152,11 @@ async function main(): Promise<void> {
   const plan = planFrom(process.argv.slice(2));
   const started = new Date();
   const t0 = nowMs();
-  log(`${plan.mode} run: N = ${plan.ns.join(", ")}, ${plan.repeats} repeat(s)`);
+  log(
+    plan.onlyMigrations
+      ? `${plan.mode} run of the migrations only: ${plan.migrations.projects} projects, ${plan.migrations.repeats} rollout(s), ${plan.migrations.previews} preview pair(s)`
+      : `${plan.mode} run: N = ${plan.ns.join(", ")}, ${plan.repeats} repeat(s)`,
+  );
 
   // The server and the toolchain, as the test suite's global setup does.
   let startedServer = false;
@@ -155,6 +182,23 @@ async function main(): Promise<void> {
       }
     }
     const machine = await describeMachine(toolchain, embeddedServer);
+    if (plan.onlyMigrations) {
+      await benchMigrations(plan.migrations, log, (m) => {
+        load.end = loadAverage();
+        load.max = Math.max(load.max, load.end);
+        const section = renderMigrations(m, {
+          command: `npm run bench -- ${plan.mode === "quick" ? "--quick " : ""}--only migrations`,
+          startedAt: started,
+          durationMs: nowMs() - t0,
+          machine,
+          load,
+        });
+        const existing = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, "utf8") : "# pgfleet benchmark\n";
+        fs.writeFileSync(RESULTS, spliceMigrations(existing, section));
+        log(`wrote the migrations section of ${path.relative(process.cwd(), RESULTS)}; cleaning up`);
+      });
+      return;
+    }
     for (const [label, bytes] of [
       ["8 MB", 8 * MB],
       ["100 MB", 100 * MB],
@@ -360,6 +404,9 @@ async function main(): Promise<void> {
     const prune = await benchPrune(plan.pruneDumps, plan.backupRepeats);
     log(`prune of ${prune.dumps}: ${formatMs(prune.prune.median)} (${prune.pruned} pruned)`);
 
+    // 4. Schema migrations.
+    const migrations = await benchMigrations(plan.migrations, log);
+
     load.end = loadAverage();
     load.max = Math.max(load.max, load.end);
     const results: BenchResults = {
@@ -383,6 +430,7 @@ async function main(): Promise<void> {
       },
       backup,
       prune,
+      migrations,
       notMeasurable: [
         {
           what: "`@pulumi/postgresql` (`Database` + `Role`) for comparison",

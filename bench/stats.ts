@@ -54,11 +54,3 @@ export function formatMs(ms: number): string {
 export function formatRatio(r: number): string {
   return Number.isFinite(r) ? `${r.toFixed(2)}×` : "–";
 }
-
-/** Bytes as `512 B`, `7.9 KB`, `101.3 MB` (decimal-free binary units: 1 KB = 1024 B). */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes)) return "–";
-  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${Math.round(bytes)} B`;
-}

@@ -8,7 +8,7 @@
 import * as crypto from "node:crypto";
 import { TEMPLATE_SQL } from "../test/support/fleet";
 import { withAdmin } from "../test/support/postgres";
-import { ident } from "../provider/sql";
+import { ident } from "../core/sql";
 
 /** The prefix of every database and role the benchmark creates. */
 export const BENCH_PREFIX = "pfbench_";

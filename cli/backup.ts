@@ -2,9 +2,9 @@
  * `pgfleet backup …`: the runner of the backup plans that `BackupSchedule` declares (stored in
  * the catalog database of the server), for cron, a daemon, or a container.
  */
-import { parseArgs as parseNodeArgs } from "node:util";
 import { dueRunTime, nextRunTimes, VERIFY_MODES, type VerifyMode } from "../core/backup-plan";
-import { parseServerUrl, type ServerConnection } from "../provider/db-client";
+import { formatBytes } from "../core/bytes";
+import { parseServerUrl, type ServerConnection } from "../db/client";
 import {
   CATALOG_DATABASE,
   lastScheduledFor,
@@ -13,20 +13,21 @@ import {
   withCatalog,
   type BackupRun,
   type StoredPlan,
-} from "../backup/catalog";
+} from "../db/catalog";
+import { verifyBackup } from "../backup/dump";
+import { locateTools } from "../backup/pg-tools";
 import {
-  formatBytes,
-  locateTools,
   pruneBackups,
-  restoreBackup,
   retentionKinds,
   runPlan,
   runPlanIfDue,
   sweepAbandonedRuns,
-  verifyBackup,
   withPlanLock,
   type PlanRunResult,
-} from "../backup/runner";
+} from "../backup/plan-runs";
+import { restoreBackup } from "../backup/restore";
+import { UsageError, commandAdminUrl, commandOptions, type OptionValues } from "./options";
+import { errorText } from "../core/errors";
 
 export const HELP = `usage: pgfleet backup <command> [options]
 
@@ -42,15 +43,18 @@ commands:
         few minutes), or every plan right away (--now); then prune by retention.
         --project limits it to one database.
   list [--project <db>] [--plan <name>] [--all] [--json]
-        the backups: id, project, time (UTC), size, kind (daily/weekly/monthly by retention, or
-        final), verification. --all adds failed, running and pruned runs.
+        the backups: id, project, time (UTC), size, kind (daily/weekly/monthly by retention,
+        final, or pre-migration: taken by pgfleet:migrations.backupBefore before a database was
+        migrated), verification. --all adds failed, running and pruned runs.
   verify <id> [--mode list|restore]
         check a backup: the file exists with its recorded size and sha256, and pg_restore reads it
         (list: table of contents and every entry; restore: a test restore into a scratch database
         that is then dropped). Fails naming the file.
-  restore <id> --to <database> [--no-owner]
-        restore a backup into a new database on the same server (never overwrites one), with the
-        dump's owners and grants, or without them (--no-owner) when its roles are gone.
+  restore <id> --to <database>
+        restore a backup into a new database on the same server (never overwrites one; the name
+        follows the database-name rules), closed to PUBLIC. pg_restore runs as a temporary
+        unprivileged role, without the dump's owners and grants; that role then owns what was
+        restored and can no longer log in. (--no-owner is accepted: it is always so.)
   prune [--dry-run] [--plan <name>]
         apply retention now; --dry-run only shows what would go.
   plans [--json]
@@ -70,76 +74,35 @@ Progress of long dumps is printed on stderr.
 
 Exit codes: 0 success, 1 a dump, verification or restore failed, 2 usage error or no server.`;
 
-interface Flags {
-  "server-url"?: string;
-  due?: boolean;
-  now?: boolean;
-  project?: string;
-  plan?: string[];
-  all?: boolean;
-  json?: boolean;
-  mode?: string;
-  to?: string;
-  "dry-run"?: boolean;
-  "no-owner"?: boolean;
-  "poll-seconds"?: string;
-  help?: boolean;
-}
+const OPTIONS = {
+  "server-url": { type: "string" },
+  due: { type: "boolean" },
+  now: { type: "boolean" },
+  project: { type: "string" },
+  plan: { type: "string", multiple: true },
+  all: { type: "boolean" },
+  json: { type: "boolean" },
+  mode: { type: "string" },
+  to: { type: "string" },
+  "dry-run": { type: "boolean" },
+  "no-owner": { type: "boolean" },
+  "poll-seconds": { type: "string" },
+} as const;
 
-class UsageError extends Error {}
-
-function parse(args: string[]): { command: string | undefined; positionals: string[]; flags: Flags } {
-  const { values, positionals } = parseNodeArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      "server-url": { type: "string" },
-      due: { type: "boolean" },
-      now: { type: "boolean" },
-      project: { type: "string" },
-      plan: { type: "string", multiple: true },
-      all: { type: "boolean" },
-      json: { type: "boolean" },
-      mode: { type: "string" },
-      to: { type: "string" },
-      "dry-run": { type: "boolean" },
-      "no-owner": { type: "boolean" },
-      "poll-seconds": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  const [command, ...rest] = positionals;
-  return { command, positionals: rest, flags: values as Flags };
-}
-
-/** The running dev embedded server's admin URL, when this is a pgfleet checkout and it runs. */
-async function embeddedServerUrl(): Promise<string | undefined> {
-  try {
-    // Loaded only here: a runner image carries no scripts/ (and needs none with --server-url).
-    type Embedded = typeof import("../scripts/lib/embedded-postgres");
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const embedded = require("../scripts/lib/embedded-postgres") as Embedded;
-    return await embedded.runningUrl();
-  } catch {
-    return undefined;
-  }
-}
+type Flags = OptionValues<typeof OPTIONS>;
 
 async function serverFrom(flags: Flags): Promise<ServerConnection> {
-  const url = flags["server-url"] ?? process.env.PGFLEET_ADMIN_URL ?? (await embeddedServerUrl());
-  if (!url) {
+  const admin = await commandAdminUrl(flags["server-url"]);
+  if (!admin) {
     throw new UsageError(
       "no server: pass --server-url postgresql://user:password@host:port/db, set PGFLEET_ADMIN_URL, " +
         "or start the embedded server (npm run db -- start)",
     );
   }
   try {
-    return parseServerUrl(url);
+    return parseServerUrl(admin.url);
   } catch (err) {
-    throw new UsageError(
-      `--server-url / PGFLEET_ADMIN_URL: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    throw new UsageError(`${admin.source}: ${errorText(err)}`);
   }
 }
 
@@ -275,8 +238,8 @@ async function cmdList(flags: Flags): Promise<number> {
     bytes: r.bytes,
     size: r.bytes === null ? "-" : formatBytes(r.bytes),
     kind:
-      r.kind === "final"
-        ? "final"
+      r.kind === "final" || r.kind === "pre-migration"
+        ? r.kind
         : (kinds.get(r.id) ?? (r.status === "succeeded" && !r.prunedAt ? "-" : r.kind)),
     verified: verifiedText(r),
     status: r.prunedAt ? "pruned" : r.status,
@@ -313,7 +276,7 @@ async function cmdVerify(positionals: string[], flags: Flags): Promise<number> {
     console.log(`ok  backup ${id} (${run.databaseName}) verified (${run.verification}): ${run.file}`);
     return 0;
   } catch (err) {
-    console.error(`pgfleet backup verify: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`pgfleet backup verify: ${errorText(err)}`);
     return 1;
   }
 }
@@ -325,11 +288,13 @@ async function cmdRestore(positionals: string[], flags: Flags): Promise<number> 
   if (!flags.to) throw new UsageError("restore needs --to <database>: the new database to restore into");
   const server = await serverFrom(flags);
   try {
-    const r = await restoreBackup(server, id, flags.to, { noOwner: flags["no-owner"] });
-    console.log(`ok  backup ${id} restored into "${r.database}" from ${r.file}`);
+    const r = await restoreBackup(server, id, flags.to);
+    console.log(
+      `ok  backup ${id} restored into "${r.database}" from ${r.file} (objects owned by NOLOGIN role "${r.owner}")`,
+    );
     return 0;
   } catch (err) {
-    console.error(`pgfleet backup restore: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`pgfleet backup restore: ${errorText(err)}`);
     return 1;
   }
 }
@@ -427,9 +392,7 @@ async function cmdDaemon(flags: Flags): Promise<number> {
         );
         if (flags.project) plans = plans.filter((p) => p.databases.includes(flags.project!));
       } catch (err) {
-        log(
-          `pgfleet backup daemon: cannot read the plans (keeping the last ones): ${err instanceof Error ? err.message : String(err)}`,
-        );
+        log(`pgfleet backup daemon: cannot read the plans (keeping the last ones): ${errorText(err)}`);
       }
       const now = new Date();
       let nextWake = now.getTime() + pollSeconds * 1000;
@@ -443,9 +406,7 @@ async function cmdDaemon(flags: Flags): Promise<number> {
             (await withCatalog(server, (c) => lastScheduledFor(c, plan.planName))) ?? plan.createdAt;
           due = dueRunTime(plan.schedule, after, now);
         } catch (err) {
-          log(
-            `pgfleet backup daemon: plan ${plan.planName}: ${err instanceof Error ? err.message : String(err)}`,
-          );
+          log(`pgfleet backup daemon: plan ${plan.planName}: ${errorText(err)}`);
         }
         if (!due) continue;
         log(`pgfleet backup daemon: plan ${plan.planName}: due (scheduled ${iso(due)})`);
@@ -462,9 +423,7 @@ async function cmdDaemon(flags: Flags): Promise<number> {
           })
           .catch((err) => {
             failures++;
-            log(
-              `pgfleet backup daemon: plan ${plan.planName} failed: ${err instanceof Error ? err.message : String(err)}`,
-            );
+            log(`pgfleet backup daemon: plan ${plan.planName} failed: ${errorText(err)}`);
           })
           .finally(() => {
             running.delete(plan.planName);
@@ -495,15 +454,17 @@ async function cmdDaemon(flags: Flags): Promise<number> {
 
 /** `pgfleet backup <command> …`; returns the exit code. */
 export async function run(args: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(args);
-  } catch (err) {
-    console.error(`pgfleet backup: ${err instanceof Error ? err.message : String(err)}\n\n${HELP}`);
-    return 2;
-  }
+  const parsed = commandOptions(
+    "pgfleet backup",
+    HELP,
+    args,
+    OPTIONS,
+    (flags, [command, ...positionals]) => ({ command, positionals, flags }),
+    { allowPositionals: true },
+  );
+  if (typeof parsed === "number") return parsed;
   const { command, positionals, flags } = parsed;
-  if (flags.help || command === "help") {
+  if (command === "help") {
     console.log(HELP);
     return 0;
   }
@@ -535,7 +496,7 @@ export async function run(args: string[]): Promise<number> {
       console.error(`pgfleet backup ${command}: ${err.message}`);
       return 2;
     }
-    console.error(`pgfleet backup ${command}: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`pgfleet backup ${command}: ${errorText(err)}`);
     return 1;
   }
 }

@@ -19,6 +19,10 @@ const COMMANDS: Record<string, { summary: string; load: () => CommandModule }> =
     summary: "render `pulumi preview --json` output as a pull-request comment (Markdown)",
     load: () => require("./pr-comment"),
   },
+  migrate: {
+    summary: "`migrate status`: per database, the last migration applied, pending and failed",
+    load: () => require("./migrate"),
+  },
   "template-drift": {
     summary: "list projects whose schema differs from today's template",
     load: () => require("./template-drift"),

@@ -3,7 +3,6 @@
  * columns, functions, RLS policies). Reads every database through the admin connection; the
  * comparison itself is core/template-drift.ts.
  */
-import { runningUrl } from "../scripts/lib/embedded-postgres";
 import { REPO_ROOT } from "../scripts/lib/paths";
 import { pulumiEnv, runPulumi } from "../scripts/lib/pulumi-cli";
 import {
@@ -13,18 +12,22 @@ import {
   projectsFromStackExport,
   type DriftKind,
   type DriftProject,
+  type PolicyInfo,
   type ProjectDrift,
   type SchemaSnapshot,
 } from "../core/template-drift";
-import { connect, parseServerUrl, type DbClient, type ServerConnection } from "../provider/db-client";
+import { parseServerUrl, withProjectClient, type DbClient, type ServerConnection } from "../db/client";
+import { UsageError, commandAdminUrl, commandOptions, type OptionValues } from "./options";
+import { errorText } from "../core/errors";
 
 export const HELP = `usage: pgfleet template-drift [--stack <name>] [--template <db>] [--server-url <url>]
                               [--database <db>]... [--kinds table,column,function,policy] [--json]
 
 Lists the projects whose schema differs from their template today: tables, columns (name, type,
 nullability), functions (name and argument types) and row-level-security policies. Objects of
-extensions are left out. Seed 000: existing projects keep their schema when the template
-changes; this shows which ones to migrate.
+extensions are left out, and so is the RLS that the stack's own RlsTable resources apply (listed
+under its own heading; \`pulumi preview --refresh\` reports its drift). Seed 000: existing
+projects keep their schema when the template changes; this shows which ones to migrate.
 
   --stack <name>       the stack whose projects are checked (default dev): read with
                        \`pulumi stack export\`, which also gives each project's template
@@ -48,51 +51,34 @@ interface Options {
   json: boolean;
 }
 
-function parseArgs(args: string[]): Options | string {
-  const o: Options = { stack: "dev", databases: [], kinds: [...DRIFT_KINDS], json: false };
-  for (let i = 0; i < args.length; i++) {
-    const [flag, inline] =
-      args[i].startsWith("--") && args[i].includes("=") ? args[i].split(/=(.*)/s, 2) : [args[i], undefined];
-    const value = (): string | undefined => {
-      const v = inline ?? args[++i];
-      return v === undefined || v === "" ? undefined : v;
-    };
-    let v: string | undefined;
-    switch (flag) {
-      case "--stack":
-      case "-s":
-        if (!(v = value())) return `${flag} needs a value`;
-        o.stack = v;
-        break;
-      case "--template":
-        if (!(v = value())) return `${flag} needs a value`;
-        o.template = v;
-        break;
-      case "--database":
-        if (!(v = value())) return `${flag} needs a value`;
-        o.databases.push(v);
-        break;
-      case "--server-url":
-        if (!(v = value())) return `${flag} needs a value`;
-        o.serverUrl = v;
-        break;
-      case "--kinds": {
-        if (!(v = value())) return `${flag} needs a value`;
-        const kinds = v.split(",").map((k) => k.trim().replace(/s$/, ""));
-        const bad = kinds.filter((k) => !(DRIFT_KINDS as readonly string[]).includes(k));
-        if (bad.length) return `unknown kind(s) ${bad.join(", ")}; known: ${DRIFT_KINDS.join(", ")}`;
-        o.kinds = kinds as DriftKind[];
-        break;
-      }
-      case "--json":
-        o.json = true;
-        break;
-      default:
-        return `unknown option "${args[i]}"`;
-    }
+const OPTIONS = {
+  stack: { type: "string", short: "s" },
+  template: { type: "string" },
+  database: { type: "string", multiple: true },
+  "server-url": { type: "string" },
+  kinds: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+function refine(values: OptionValues<typeof OPTIONS>): Options {
+  let kinds: DriftKind[] = [...DRIFT_KINDS];
+  if (values.kinds !== undefined) {
+    const named = values.kinds.split(",").map((k) => k.trim().replace(/s$/, ""));
+    const bad = named.filter((k) => !(DRIFT_KINDS as readonly string[]).includes(k));
+    if (bad.length)
+      throw new UsageError(`unknown kind(s) ${bad.join(", ")}; known: ${DRIFT_KINDS.join(", ")}`);
+    kinds = named as DriftKind[];
   }
-  if (o.databases.length > 0 && !o.template) return "--database needs --template";
-  return o;
+  const databases = values.database ?? [];
+  if (databases.length > 0 && !values.template) throw new UsageError("--database needs --template");
+  return {
+    stack: values.stack ?? "dev",
+    template: values.template,
+    databases,
+    serverUrl: values["server-url"],
+    kinds,
+    json: values.json ?? false,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,16 +116,7 @@ export async function introspectSchema(client: DbClient): Promise<SchemaSnapshot
        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE ${USER_SCHEMAS} AND ${NOT_IN_EXTENSION("pg_proc", "p.oid")}`,
   );
-  const policies = await client.query<{
-    schema: string;
-    table: string;
-    name: string;
-    command: string;
-    permissive: boolean;
-    roles: string[];
-    using: string | null;
-    with_check: string | null;
-  }>(
+  const policies = await client.query<Omit<PolicyInfo, "withCheck"> & { with_check: string | null }>(
     `SELECT schemaname AS schema, tablename AS table, policyname AS name, cmd AS command,
             permissive = 'PERMISSIVE' AS permissive, roles::text[] AS roles, qual AS using, with_check
        FROM pg_policies`,
@@ -162,12 +139,8 @@ export async function introspectSchema(client: DbClient): Promise<SchemaSnapshot
 }
 
 async function snapshotOf(server: ServerConnection, database: string): Promise<SchemaSnapshot> {
-  const client = await connect(server, database);
-  try {
-    return await introspectSchema(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  // Catalog reads only (no tenant code), on a pinned search path.
+  return withProjectClient(server, database, introspectSchema);
 }
 
 /**
@@ -195,18 +168,18 @@ export async function checkDrift(
       results.push({
         ...project,
         differences: [],
-        error: `template ${project.template} cannot be read: ${(err as Error).message}`,
+        error: `template ${project.template} cannot be read: ${errorText(err)}`,
       });
       continue;
     }
     try {
       const schema = await snapshotOf(server, project.databaseName);
-      results.push({ ...project, differences: compareSchemas(template, schema, kinds) });
+      results.push({ ...project, differences: compareSchemas(template, schema, kinds, project.managedRls) });
     } catch (err) {
       results.push({
         ...project,
         differences: [],
-        error: `database cannot be read: ${(err as Error).message}`,
+        error: `database cannot be read: ${errorText(err)}`,
       });
     }
   }
@@ -216,31 +189,21 @@ export async function checkDrift(
 // ---------------------------------------------------------------------------------------------
 // The command.
 
-async function adminUrl(explicit?: string): Promise<string | undefined> {
-  if (explicit) return explicit;
-  if (process.env.PGFLEET_ADMIN_URL) return process.env.PGFLEET_ADMIN_URL;
-  return runningUrl();
-}
-
 async function stackProjects(stack: string): Promise<DriftProject[]> {
-  const r = await runPulumi(["stack", "export", "--stack", stack], { cwd: REPO_ROOT, env: pulumiEnv() });
+  const r = await runPulumi(["stack", "export", "--stack", stack], {
+    cwd: REPO_ROOT,
+    env: pulumiEnv({ stack }),
+  });
   if (r.code !== 0)
     throw new Error(`pulumi stack export --stack ${stack} failed:\n${r.stderr.trim() || r.stdout.trim()}`);
   return projectsFromStackExport(JSON.parse(r.stdout));
 }
 
 export async function run(args: string[]): Promise<number> {
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log(HELP);
-    return 0;
-  }
-  const o = parseArgs(args);
-  if (typeof o === "string") {
-    console.error(`pgfleet template-drift: ${o}\n\n${HELP}`);
-    return 2;
-  }
+  const o = commandOptions("pgfleet template-drift", HELP, args, OPTIONS, refine);
+  if (typeof o === "number") return o;
   try {
-    const url = await adminUrl(o.serverUrl);
+    const url = (await commandAdminUrl(o.serverUrl))?.url;
     if (!url) {
       console.error(
         "pgfleet template-drift: no admin connection: pass --server-url, set PGFLEET_ADMIN_URL, or start the embedded server (npm run db -- start)",
@@ -273,7 +236,7 @@ export async function run(args: string[]): Promise<number> {
     else console.log(formatDriftReport(results, { stack: o.databases.length ? undefined : o.stack }));
     return drifted > 0 ? 1 : 0;
   } catch (err) {
-    console.error(`pgfleet template-drift: ${(err as Error).message}`);
+    console.error(`pgfleet template-drift: ${errorText(err)}`);
     return 2;
   }
 }

@@ -24,7 +24,7 @@ import { ComponentResource, Resource } from "@pulumi/pulumi/resource";
 import type * as docker from "@pulumi/docker";
 import type { BackupFormat, VerifyMode } from "../core/backup-plan";
 import type { Retention } from "../core/retention";
-import type { ServerConnection } from "../provider/db-client";
+import { formatServerUrl, type ServerConnection } from "../db/client";
 import { BackupPlan } from "../provider/backup-plan";
 
 /** A database to back up: what a ProjectDatabase exposes (its name and its server's admin connection). */
@@ -85,9 +85,12 @@ export interface BackupScheduleArgs {
   /**
    * The plan's name on the server (unique there; `pgfleet backup … --plan <name>`). Lowercase
    * letters, digits, `_` and `-`. A change replaces the plan (the old plan's backups are kept).
-   * @default `<stack>-<name>`, cleaned up to fit
+   * @default `<project>-<stack>-<planNameSuffix>`, cleaned up to fit; a plan keeps the name it
+   * was created with (stacks of earlier versions: `<stack>-<name>`)
    */
   planName?: pulumi.Input<string>;
+  /** The last part of the default `planName`. @default the component's name */
+  planNameSuffix?: string;
   /**
    * When to back up: a cron expression in UTC, 5 fields (or 6 with leading seconds), validated
    * with the next run times shown in previews (`nextRuns`). Updated in place.
@@ -186,17 +189,12 @@ export function dockerRunArgs(spec: RunnerContainerSpec): string[] {
   return args;
 }
 
-/** `postgresql://user:password@host:port/db` for an admin connection. */
-export function serverUrlOf(server: ServerConnection): string {
-  const auth = `${encodeURIComponent(server.user)}${server.password !== undefined ? `:${encodeURIComponent(server.password)}` : ""}`;
-  const host = server.host.includes(":") ? `[${server.host}]` : server.host;
-  const db = encodeURIComponent(server.maintenanceDatabase ?? "postgres");
-  return `postgresql://${auth}@${host}:${server.port}/${db}${server.ssl ? "?sslmode=require" : ""}`;
-}
-
-/** The default plan name: `<stack>-<name>`, lowercase, `[a-z0-9_-]`, starting with a letter, ≤ 63. */
-export function defaultPlanName(stack: string, name: string): string {
-  let s = `${stack}-${name}`
+/**
+ * The default plan name: `<project>-<stack>-<name>` (unique on a server that several Pulumi
+ * projects share), lowercase, `[a-z0-9_-]`, starting with a letter, ≤ 63.
+ */
+export function defaultPlanName(project: string, stack: string, name: string): string {
+  let s = `${project}-${stack}-${name}`
     .toLowerCase()
     .replace(/[^a-z0-9_-]+/g, "-")
     .replace(/-+/g, "-")
@@ -249,7 +247,8 @@ export class BackupSchedule extends ComponentResource {
       {
         server,
         stack: `${getProject()}/${stack}`,
-        planName: args.planName ?? defaultPlanName(stack, name),
+        planName: args.planName ?? defaultPlanName(getProject(), stack, args.planNameSuffix ?? name),
+        planNameSource: args.planName === undefined ? "default" : "explicit",
         databases: names,
         schedule: args.schedule,
         retention: args.retention,
@@ -269,7 +268,7 @@ export class BackupSchedule extends ComponentResource {
       const spec = all({
         planName: this.plan.planName,
         destination: this.plan.destination,
-        serverUrl: d.serverUrl ?? output(server).apply(serverUrlOf),
+        serverUrl: d.serverUrl ?? output(server).apply(formatServerUrl),
         image: d.image,
         hostDestination: d.hostDestination,
         containerName: d.containerName,

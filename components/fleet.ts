@@ -1,19 +1,32 @@
 /**
  * Fleet (`pgfleet:index:Fleet`): every project of a stack, built from validated stack config.
- * One ProjectDatabase per project, on the server the project names, plus its RLS policy sets,
- * and one BackupSchedule per entry of `backups`.
+ * One ProjectDatabase per project as core/resolve-projects.ts settles it (named by its identity,
+ * on its server, with its template and settings), with its RLS policy sets under it, and one
+ * BackupSchedule per entry of `backups`; with `migrations`, one SchemaMigrations over every
+ * project and the templates they clone.
  */
 import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
-import { getStack } from "@pulumi/pulumi/metadata";
-import { all, secret } from "@pulumi/pulumi/output";
+import * as log from "@pulumi/pulumi/log";
+import { getProject, getStack } from "@pulumi/pulumi/metadata";
+import { all, output, secret } from "@pulumi/pulumi/output";
 import { ComponentResource } from "@pulumi/pulumi/resource";
-import { backupProjects, projectKey, type StackConfig } from "../core/config";
+import { isDryRun } from "@pulumi/pulumi/runtime/settings";
+import { recordFinalBackupDestination } from "../backup/final-backup";
+import { backupProjects, preMigrationBackupDirectory, serverNameOf, type StackConfig } from "../core/config";
+import { RESERVED_DATABASE_NAMES } from "../core/naming";
+import { resolveProjects, type ResolvedProject } from "../core/resolve-projects";
 import { expandPolicyEntries, type RlsPolicyEntry } from "../core/rls-builders";
-import type { ServerConnection } from "../provider/db-client";
-import { BackupSchedule, defaultPlanName } from "./backup-schedule";
+import { configKey } from "../core/config";
+import { ownerBypassedTables } from "../core/rls";
+import { tablesCreatedBy } from "../migrations/created-tables";
+import { migrationFormat } from "../migrations/formats";
+import type { ServerConnection } from "../db/client";
+import { BackupSchedule } from "./backup-schedule";
 import { ProjectDatabase, type ProjectApiResponse } from "./project-database";
 import { RlsPolicySet, type RlsTableSettings } from "./rls-policy-set";
+import { errorText } from "../core/errors";
+import { SchemaMigrations, type TemplateMigrationTarget } from "./schema-migrations";
 
 export interface FleetArgs {
   /** The validated stack config (see core/config.ts). Projects added or removed here are created or deleted. */
@@ -35,60 +48,38 @@ export interface BackupPlanSummary {
 export class Fleet extends ComponentResource {
   /** The projects by key. */
   public readonly projects: Record<string, ProjectDatabase>;
-  /** Seed 000's API response per project key (secret: holds connection strings). */
   /** The backup schedules by name. */
   public readonly backups: Record<string, BackupSchedule>;
   /** Each backup schedule's plan: name on the server, databases, schedule, next runs, retention. */
   public readonly backupPlans: pulumi.Output<Record<string, BackupPlanSummary>>;
+  /** The schema-migration rollout, when `pgfleet:migrations` is set. */
+  public readonly migrations: SchemaMigrations | undefined;
 
   constructor(name: string, args: FleetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pgfleet:index:Fleet", name, {}, opts);
     const { config } = args;
     const serverNames = Object.keys(config.servers);
-    const defaults = config.defaults ?? {};
+    const resolved = resolveProjects(config, process.env);
     this.projects = {};
-    for (const project of config.projects) {
-      const key = projectKey(project);
-      const serverName = project.server ?? serverNames[0];
-      const server = config.servers[serverName];
+    for (const { key, legacyKey: legacy, serverName, spec, protect } of resolved.projects) {
+      // The component takes the role's connection limit as an owner option.
+      const { roleConnectionLimit, ...settings } = spec;
       this.projects[key] = new ProjectDatabase(
         key,
         {
-          displayName: project.name,
-          databaseName: project.databaseName,
-          template: project.template ?? server.template,
+          ...settings,
+          owner: { connectionLimit: roleConnectionLimit },
           server: args.servers[serverName],
           serverName,
-          connectionLimit: project.connectionLimit ?? defaults.connectionLimit,
-          extensions: project.extensions,
-          deletionPolicy: project.deletionPolicy ?? defaults.deletionPolicy,
-          strategy: project.strategy ?? defaults.strategy,
-          templateBusy: defaults.templateBusy,
-          templateBusyTimeoutSeconds: defaults.templateBusyTimeoutSeconds,
-          reservedNames: config.reservedNames,
-          finalBackup: defaults.finalBackupDirectory
-            ? { destination: defaults.finalBackupDirectory }
-            : undefined,
         },
-        { parent: this },
+        {
+          parent: this,
+          // A stack whose projects are named by their display names keeps those URNs (legacyProjectKey).
+          aliases: legacy === key ? [] : [{ name: legacy }],
+          // Inherited by the project's resources, its RLS sets included.
+          protect,
+        },
       );
-      // Row-level security: every set of the stack, unless the project lists its own ([] = none).
-      for (const setName of project.rlsPolicySets ?? Object.keys(config.rlsPolicySets)) {
-        const set = config.rlsPolicySets[setName];
-        const tables: Record<string, RlsTableSettings> = {};
-        for (const [table, t] of Object.entries(set.tables)) {
-          tables[table] = {
-            enable: t.enable,
-            force: t.force,
-            policies: expandPolicyEntries(t.policies as RlsPolicyEntry[]),
-          };
-        }
-        new RlsPolicySet(
-          `${key}-${setName}`,
-          { database: this.projects[key], tables, onRemove: set.onRemove },
-          { parent: this },
-        );
-      }
     }
     this.backups = {};
     for (const [scheduleName, schedule] of Object.entries(config.backups)) {
@@ -98,8 +89,8 @@ export class Fleet extends ComponentResource {
         `backup-${scheduleName}`,
         {
           databases,
-          server: args.servers[schedule.server ?? serverNames[0]],
-          planName: defaultPlanName(getStack(), scheduleName),
+          server: args.servers[serverNameOf(schedule.server, serverNames)],
+          planNameSuffix: scheduleName,
           schedule: schedule.schedule,
           retention: schedule.retention,
           // Programs run in the project folder: a relative destination is taken from there.
@@ -110,6 +101,57 @@ export class Fleet extends ComponentResource {
         { parent: this },
       );
     }
+    const migrations = config.migrations;
+    this.migrations = migrations
+      ? new SchemaMigrations(
+          "migrations",
+          {
+            source: migrations.source,
+            format: migrations.format,
+            projects: this.projects,
+            templates: migrationTemplates(resolved.projects, args.servers),
+            canary: migrations.canary,
+            maxParallel: migrations.maxParallel,
+            lockTimeout: migrations.lockTimeout,
+            statementTimeout: migrations.statementTimeout,
+            backupBefore: migrations.backupBefore,
+            backupDirectory: preMigrationBackupDirectory(config)?.directory,
+            backupVerify: migrations.backupVerify,
+          },
+          { parent: this },
+        )
+      : undefined;
+    for (const { key, legacyKey: legacy, rlsPolicySets } of resolved.projects) {
+      for (const setName of rlsPolicySets) {
+        const set = config.rlsPolicySets[setName];
+        const tables: Record<string, RlsTableSettings> = {};
+        for (const [table, t] of Object.entries(set.tables)) {
+          tables[table] = {
+            enable: t.enable,
+            force: t.force,
+            policies: expandPolicyEntries(t.policies as RlsPolicyEntry[]),
+          };
+        }
+        // Under its project, so it goes with it; the alias is its URN as a child of the Fleet,
+        // which stacks that placed it there keep.
+        // The database is passed by its outputs, not as the component: a resource below the
+        // project cannot wait for the project's children (itself among them). Its outputs come
+        // from the project's TemplateDatabase, so the tables still wait for database and role.
+        // With migrations, the tables wait for the project's: a migration may create them.
+        const owner = this.projects[key];
+        new RlsPolicySet(
+          `${key}-${setName}`,
+          {
+            database: { databaseName: owner.databaseName, server: owner.server },
+            tables,
+            onRemove: set.onRemove,
+            after: this.migrations ? [this.migrations.projectResource(key)] : [],
+          },
+          { parent: this.projects[key], aliases: [{ name: `${legacy}-${setName}`, parent: this }] },
+        );
+      }
+    }
+    warnOwnerBypass(this, config, resolved.projects);
     const scheduleNames = Object.keys(this.backups);
     const summaries = scheduleNames.map((n): pulumi.Output<BackupPlanSummary> =>
       all([
@@ -128,7 +170,9 @@ export class Fleet extends ComponentResource {
         destination,
       })),
     );
-    this.backupPlans = all(summaries).apply((plans) =>
+    const recorded = recordFinalBackupDestinations(args, resolved.finalBackupDirectory);
+    // Waits for the record, so it is written before the engine runs this update's deletes.
+    this.backupPlans = all([all(summaries), recorded]).apply(([plans]) =>
       Object.fromEntries(plans.map((p, i) => [scheduleNames[i], p])),
     );
     this.registerOutputs({ backupPlans: this.backupPlans });
@@ -149,4 +193,81 @@ export function apiResponsesOf(
       Object.fromEntries(responses.map((r, i) => [keys[i], r])),
     ),
   );
+}
+
+/**
+ * The templates the projects clone, each once per server (`<server>-<template>`), but the
+ * server's own databases (`postgres`, `template1`, …): pgfleet migrates only templates it is given.
+ */
+function migrationTemplates(
+  projects: readonly ResolvedProject[],
+  servers: FleetArgs["servers"],
+): Record<string, TemplateMigrationTarget> {
+  const templates: Record<string, TemplateMigrationTarget> = {};
+  for (const { serverName, spec } of projects) {
+    if (RESERVED_DATABASE_NAMES.includes(spec.template)) continue;
+    templates[`${serverName}-${spec.template}`] = {
+      server: servers[serverName],
+      databaseName: spec.template,
+    };
+  }
+  return templates;
+}
+
+/**
+ * Warns, naming the config key, about each RLS set table of a project that the stack's migrations
+ * create without `force: true`: a project's migrations run as its role, which owns what they
+ * create and is the role the application logs in as, and an owner bypasses unforced policies.
+ * A folder that cannot be read warns of nothing here: SchemaMigrations reports it.
+ */
+function warnOwnerBypass(fleet: Fleet, config: StackConfig, projects: readonly ResolvedProject[]): void {
+  const migrations = config.migrations;
+  const used = new Set(projects.flatMap((p) => p.rlsPolicySets));
+  const sets = Object.fromEntries(Object.entries(config.rlsPolicySets).filter(([n]) => used.has(n)));
+  if (!migrations || Object.keys(sets).length === 0) return;
+  // Programs run in the project folder: a relative folder is taken from there.
+  migrationFormat(migrations.format)
+    .read(path.resolve(migrations.source))
+    .then(
+      (source) => {
+        for (const { set, table } of ownerBypassedTables(sets, tablesCreatedBy(source.migrations))) {
+          log.warn(
+            `${configKey(["rlsPolicySets", set, "tables", table, "force"])}: table "${table}" is created by a ` +
+              "migration, so the project role owns it; an owner bypasses row-level security unless it is " +
+              "forced: set force: true for the policies to apply to the project's own connections",
+            fleet,
+          );
+        }
+      },
+      () => undefined,
+    );
+}
+
+/**
+ * At `up` (not preview), writes the final-backup folder the config names into each server's
+ * catalog, where a removed `backup-then-drop` project's delete reads it (its own inputs are its
+ * old state). A server that cannot take it gets a warning; such a delete uses its stored folder.
+ */
+function recordFinalBackupDestinations(
+  args: FleetArgs,
+  directory: string | undefined,
+): pulumi.Output<unknown> {
+  if (isDryRun() || directory === undefined) return output(undefined);
+  const stack = `${getProject()}/${getStack()}`;
+  // Programs run in the project folder: a relative folder is taken from there.
+  const destination = path.resolve(directory);
+  const writes = Object.entries(args.servers).map(([name, server]) =>
+    output(server).apply(async (connection) => {
+      try {
+        await recordFinalBackupDestination(connection, stack, destination);
+      } catch (err) {
+        log.warn(
+          `pgfleet:servers.${name}: cannot record the final-backup folder in pgfleet's catalog (${errorText(err)}); ` +
+            "a project removed with backup-then-drop uses the folder stored with it",
+        );
+      }
+      return true;
+    }),
+  );
+  return all(writes);
 }

@@ -9,15 +9,11 @@ import * as log from "@pulumi/pulumi/log";
 import { getProject, getStack } from "@pulumi/pulumi/metadata";
 import { all, output, secret } from "@pulumi/pulumi/output";
 import { ComponentResource } from "@pulumi/pulumi/resource";
+import type { ProjectApiResponse } from "../core/project-api-response";
+import type { ProjectSettings } from "../core/project-spec";
 import { selectTemplate } from "../core/template-selection";
-import type { ServerConnection } from "../provider/db-client";
-import {
-  TemplateDatabase,
-  type CloneStrategy,
-  type DeletionPolicy,
-  type FinalBackupOptions,
-  type TemplateBusyMode,
-} from "../provider/template-database";
+import { formatServerUrl, type ServerConnection } from "../db/client";
+import { TemplateDatabase, type Inputs } from "../provider/template-database";
 
 export interface ProjectOwnerOptions {
   /**
@@ -28,49 +24,21 @@ export interface ProjectOwnerOptions {
   connectionLimit?: pulumi.Input<number>;
 }
 
-export interface ProjectDatabaseArgs {
-  /** The project's display name (seed 000's `name`). The database name is generated from it when none is given. Changing it does not rename anything. */
-  displayName: pulumi.Input<string>;
-  /**
-   * The database name: `^[a-z][a-z0-9_]*$`, at most 63 bytes, not reserved, unique on the server.
-   * When omitted a name is generated once from `displayName` plus a random suffix and kept in state.
-   * Changing it renames the database (and its role) in place; rows are kept.
-   * @default generated
-   */
-  databaseName?: pulumi.Input<string>;
-  /**
-   * The template database to clone. Changing it on an existing project changes nothing (existing
-   * projects keep their schema) and warns; it applies when the project is created again.
-   * @default TEMPLATE_DATABASE_NAME, else POSTGRES_DB, else "postgres" (seed 000 order)
-   */
-  template?: pulumi.Input<string>;
+/**
+ * The project's settings the component takes (core/project-spec.ts ProjectSpec): all but the
+ * database's owner (the admin) and the role's connection limit (an owner option here). The
+ * template may be left out: TEMPLATE_DATABASE_NAME, else POSTGRES_DB, else "postgres" (seed 000).
+ */
+type ProjectDatabaseSettings = Omit<ProjectSettings, "owner" | "roleConnectionLimit" | "template"> &
+  Partial<Pick<ProjectSettings, "template">>;
+
+export interface ProjectDatabaseArgs extends Inputs<ProjectDatabaseSettings> {
   /** The server's admin connection. Stored as a secret. Changing the host or port moves nothing: point it at the same server. */
   server: pulumi.Input<ServerConnection>;
-  /** The config name of the server, shown in outputs. @default "default" */
+  /** The config name of the server, kept in the component's outputs for `pgfleet status`. @default "default" */
   serverName?: pulumi.Input<string>;
   /** Options of the project's login role (`<database>_owner`). */
   owner?: ProjectOwnerOptions;
-  /** The database's connection limit (-1: no limit). Changed in place. @default -1 */
-  connectionLimit?: pulumi.Input<number>;
-  /** Extensions created in the new database (`CREATE EXTENSION IF NOT EXISTS`). Added in place; removing one drops nothing. @default [] */
-  extensions?: pulumi.Input<pulumi.Input<string>[]>;
-  /**
-   * What deleting the project does: `retain` forgets it and keeps database and role, `drop`
-   * ends its sessions and drops it, `backup-then-drop` takes a verified final dump first and
-   * refuses to drop when that fails. Changed in place.
-   * @default "retain"
-   */
-  deletionPolicy?: pulumi.Input<DeletionPolicy>;
-  /** Where `backup-then-drop` writes the final dump. Required for that policy. */
-  finalBackup?: pulumi.Input<FinalBackupOptions>;
-  /** Clone strategy on PostgreSQL ≥ 15: `auto` picks FILE_COPY for templates of 32 MiB or more, WAL_LOG below. Only used at creation. @default "auto" */
-  strategy?: pulumi.Input<CloneStrategy>;
-  /** When another session holds the template: `wait` and retry, `terminate` those sessions, or `fail` with TEMPLATE_BUSY. Only used at creation. @default "wait" */
-  templateBusy?: pulumi.Input<TemplateBusyMode>;
-  /** How long `wait`/`terminate` keep retrying before TEMPLATE_BUSY. @default 30 */
-  templateBusyTimeoutSeconds?: pulumi.Input<number>;
-  /** Extra reserved database names (on top of seed 000's and pgfleet's catalog). @default [] */
-  reservedNames?: pulumi.Input<pulumi.Input<string>[]>;
   /** The region reported in the project's API-shaped output. @default "local" */
   region?: pulumi.Input<string>;
   /** Host and port written into connection strings, when clients reach the server by another address than the admin connection. @default the admin connection's */
@@ -78,20 +46,10 @@ export interface ProjectDatabaseArgs {
   publicPort?: pulumi.Input<number>;
 }
 
-/** A project as seed 000's API returns it (the stack output shape). */
-export interface ProjectApiResponse {
-  id: number;
-  ref: string;
-  name: string;
-  database_name: string;
-  connection_string: string;
-  status: string;
-  region: string;
-  inserted_at: string;
-}
+export type { ProjectApiResponse };
 
 export class ProjectDatabase extends ComponentResource {
-  /** The project's stable reference (generated once). */
+  /** The project's stable reference (derived from its identity, kept in state). */
   public readonly ref: pulumi.Output<string>;
   public readonly databaseName: pulumi.Output<string>;
   /** The project's login role. */
@@ -112,27 +70,19 @@ export class ProjectDatabase extends ComponentResource {
 
     const template = args.template ?? selectTemplate({ env: process.env }).template;
     const stack = `${getProject()}/${getStack()}`;
+    // What is not a setting of the project's database stays here.
+    const { owner, serverName, region, publicHost, publicPort, ...settings } = args;
 
     const database = new TemplateDatabase(
       `${name}-database`,
       {
-        server: args.server,
+        ...settings,
         stack,
         key: name,
-        displayName: args.displayName,
-        databaseName: args.databaseName,
         template,
-        // No owner: the admin owns the database (the provider's default); the project works
-        // through its own role, so row-level security applies to that role.
-        connectionLimit: args.connectionLimit,
-        roleConnectionLimit: args.owner?.connectionLimit,
-        strategy: args.strategy,
-        deletionPolicy: args.deletionPolicy,
-        finalBackup: args.finalBackup,
-        templateBusy: args.templateBusy,
-        templateBusyTimeoutSeconds: args.templateBusyTimeoutSeconds,
-        reservedNames: args.reservedNames,
-        extensions: args.extensions,
+        // No database owner: the admin owns the database (the provider's default); the project
+        // works through its own role, so row-level security applies to that role.
+        roleConnectionLimit: owner?.connectionLimit,
       },
       { parent: this },
     );
@@ -142,6 +92,16 @@ export class ProjectDatabase extends ComponentResource {
       if (from && wanted && from !== wanted) {
         log.warn(
           `project "${display}" keeps its schema: it was cloned from "${from}"; template "${wanted}" applies to projects created from now on`,
+          this,
+        );
+      }
+    });
+
+    // Role drift is checked on refresh; say when the password could not be (no guessing).
+    all([database.passwordUnchecked, args.displayName]).apply(([unchecked, display]) => {
+      if (unchecked) {
+        log.warn(
+          `project "${display}": a password changed by hand on its role cannot be seen: the admin role may not read pg_authid`,
           this,
         );
       }
@@ -161,11 +121,16 @@ export class ProjectDatabase extends ComponentResource {
         database.password,
         database.databaseName,
         server,
-        args.publicHost,
-        args.publicPort,
-      ]).apply(
-        ([user, password, db, s, host, port]) =>
-          `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host ?? s.host}:${port ?? s.port}/${db}`,
+        publicHost,
+        publicPort,
+      ]).apply(([user, password, db, s, host, port]) =>
+        formatServerUrl({
+          host: host ?? s.host,
+          port: port ?? s.port,
+          user,
+          password,
+          maintenanceDatabase: db,
+        }),
       ),
     );
     this.apiResponse = secret(
@@ -176,7 +141,7 @@ export class ProjectDatabase extends ComponentResource {
         this.databaseName,
         this.connectionString,
         this.status,
-        args.region,
+        region,
         this.insertedAt,
       ]).apply(([oid, ref, display, db, url, status, region, insertedAt]) => ({
         id: oid,
@@ -191,6 +156,8 @@ export class ProjectDatabase extends ComponentResource {
     );
 
     this.registerOutputs({
+      // Which config server the project is on, for `pgfleet status` (read from state).
+      serverName: output(serverName ?? "default"),
       ref: this.ref,
       databaseName: this.databaseName,
       ownerRole: this.ownerRole,

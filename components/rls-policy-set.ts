@@ -18,7 +18,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { all, output } from "@pulumi/pulumi/output";
 import { ComponentResource, Resource } from "@pulumi/pulumi/resource";
 import type { RlsOnRemove, RlsPolicySpec } from "../core/rls";
-import type { ServerConnection } from "../provider/db-client";
+import type { ServerConnection } from "../db/client";
 import { RlsTable } from "../provider/rls-table";
 
 /** The database a set applies to: what a ProjectDatabase exposes, or a name and a connection. */
@@ -69,6 +69,13 @@ export interface RlsPolicySetArgs {
    * it is. @default "disable" — a change updates in place (nothing runs on the server)
    */
   onRemove?: pulumi.Input<RlsOnRemove>;
+  /**
+   * Resources every table of the set is applied after: the project's schema migrations
+   * (`SchemaMigrations.projectResource`), so a table that a pending migration creates exists when
+   * its policies are applied, in the same `up`. A plain list, not an input: it shapes the order.
+   * @default [] — a change changes nothing on the server
+   */
+  after?: pulumi.Resource[];
 }
 
 export class RlsPolicySet extends ComponentResource {
@@ -83,7 +90,7 @@ export class RlsPolicySet extends ComponentResource {
     super("pgfleet:index:RlsPolicySet", name, {}, opts);
 
     const database = args.database;
-    const dependsOn = Resource.isInstance(database) ? [database] : [];
+    const dependsOn = [...(Resource.isInstance(database) ? [database] : []), ...(args.after ?? [])];
     this.children = {};
     for (const [table, settings] of Object.entries(args.tables)) {
       this.children[table] = new RlsTable(

@@ -9,6 +9,7 @@
  */
 import { CronExpressionParser } from "cron-parser";
 import { DEFAULT_RETENTION, type Retention } from "./retention";
+import { errorText } from "./errors";
 
 /** `pg_dump` output formats a plan may use. Only the custom format (`-Fc`): compressed, restorable with `pg_restore`, listable. */
 export const BACKUP_FORMATS = ["custom"] as const;
@@ -92,7 +93,7 @@ function parseSchedule(
   try {
     return { ok: true, expr: CronExpressionParser.parse(text, { tz: "UTC", currentDate: from }) };
   } catch (err) {
-    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+    return { ok: false, reason: errorText(err) };
   }
 }
 

@@ -6,20 +6,36 @@
  */
 import { z } from "zod";
 import { PLAN_NAME_PATTERN, scheduleProblem, VERIFY_MODES } from "./backup-plan";
+import { DURATION_PATTERN, MIGRATION_DEFAULTS, MIGRATION_FORMATS } from "./migration-settings";
 import { RLS_BUILDERS } from "./rls-builders";
-import { validateDatabaseName } from "./naming";
+import { MAX_CONNECTION_LIMIT, validateDatabaseName } from "./naming";
+import { quoted } from "./printable";
+import {
+  CLONE_STRATEGIES,
+  DELETION_POLICIES,
+  EXTENSION_PATTERN,
+  PROJECT_DEFAULTS,
+  TEMPLATE_BUSY_MODES,
+} from "./project-spec";
 
 /** The Pulumi config namespace of every pgfleet setting. */
 export const CONFIG_NAMESPACE = "pgfleet";
 
 const ENVIRONMENTS = ["dev", "staging", "prod"] as const;
-const DELETION_POLICIES = ["retain", "drop", "backup-then-drop"] as const;
-const CLONE_STRATEGIES = ["auto", "WAL_LOG", "FILE_COPY"] as const;
-const TEMPLATE_BUSY_MODES = ["fail", "wait", "terminate"] as const;
 
 const SERVER_NAME_PATTERN = /^[a-z][a-z0-9_-]*$/;
 const PROJECT_KEY_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
-const EXTENSION_PATTERN = /^[a-z0-9_-]+$/;
+
+/**
+ * The server a project or backup schedule is on: the one it names, else the stack's first server
+ * (the config requires a name when there are several).
+ *
+ * @param named - the `server` setting, if any.
+ * @param serverNames - the keys of `servers`, in config order.
+ */
+export function serverNameOf(named: string | undefined, serverNames: readonly string[]): string {
+  return named ?? serverNames[0];
+}
 
 // ---------------------------------------------------------------------------------------------
 // Messages: what is wrong, and what to set instead.
@@ -30,7 +46,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 /** A short, one-line rendering of a config value for messages. */
 function show(value: unknown): string {
   if (typeof value === "string") {
-    const s = JSON.stringify(value);
+    const s = quoted(value);
     return s.length > 80 ? `${s.slice(0, 77)}…"` : s;
   }
   if (value === null) return "null";
@@ -77,13 +93,42 @@ function nonEmptyString(what: string, example?: string) {
   return z.string({ error }).trim().min(1, { error });
 }
 
+/**
+ * A secret as the stack file holds it: `pulumi config set --secret --path …` writes
+ * `{ secure: "v1:…" }`. It is set, but only the engine decrypts it: the program gets the plain
+ * value, readers of the file (tests, tools) get this.
+ */
+export interface SecureValue {
+  secure: string;
+}
+
+const secureValue = z.strictObject({
+  secure: nonEmptyString("the encrypted text `pulumi config set --secret` writes (set the secret again)"),
+});
+
+/** Whether `value` is a secret as the stack file holds it (see {@link SecureValue}). */
+export function isSecureValue(value: unknown): value is SecureValue {
+  return secureValue.safeParse(value).success;
+}
+
+/** A secret text: the plain value (as the program gets it) or the encrypted one (as the file holds it). */
+function secretString(what: string) {
+  const error = must(what);
+  return z.union([z.string({ error }), secureValue], { error });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The schema.
 
 const deletionPolicy = z.enum(DELETION_POLICIES, { error: must(oneOf(DELETION_POLICIES)) });
 const strategy = z.enum(CLONE_STRATEGIES, { error: must(oneOf(CLONE_STRATEGIES)) });
 const templateBusy = z.enum(TEMPLATE_BUSY_MODES, { error: must(oneOf(TEMPLATE_BUSY_MODES)) });
-const connectionLimit = integer(-1, undefined, "an integer ≥ -1 (-1 = no limit)", "20");
+const connectionLimit = integer(
+  -1,
+  MAX_CONNECTION_LIMIT,
+  `an integer from -1 to ${MAX_CONNECTION_LIMIT} (-1 = no limit; PostgreSQL accepts no more)`,
+  "20",
+);
 
 /**
  * One PostgreSQL server (`pgfleet:servers.<name>`). `host` and `user` are required unless
@@ -99,7 +144,7 @@ export const serverConfigSchema = z
       /** The admin role pgfleet connects as (needs CREATEDB and CREATEROLE). Not needed for `embedded`. */
       user: nonEmptyString("the admin role to connect as", '"pgfleet_admin"').optional(),
       /** The admin password: set it as a Pulumi secret (`config set --secret --path …`). */
-      password: z.string({ error: must("a string (set it as a secret)") }).optional(),
+      password: secretString("a string (set it as a secret)").optional(),
       /** Database the admin connection opens; never a template being cloned. @default "postgres" */
       maintenanceDatabase: nonEmptyString("a database name", '"postgres"').default("postgres"),
       /** The template of this server's projects, unless a project names its own. */
@@ -142,11 +187,12 @@ export const serverConfigSchema = z
 /** One project database (`pgfleet:projects[i]`). */
 export const projectConfigSchema = z.strictObject(
   {
-    /** Display name (seed 000's `name`); several projects may share one. */
+    /** Display name (seed 000's `name`): a label; several projects may share one, changing it changes nothing. */
     name: nonEmptyString("the project's display name", '"My Project"'),
     /**
-     * Stable resource key in the stack (the Pulumi resource name; changing it replaces the
-     * project's resources). @default the display name in kebab case
+     * Stable identity in the stack (the Pulumi resource name and the ownership mark; changing it
+     * replaces the project's resources). @default `databaseName` in kebab case, else the display
+     * name in kebab case
      */
     key: z
       .string({ error: must("lowercase letters, digits and dashes", '"project-alpha"') })
@@ -158,7 +204,7 @@ export const projectConfigSchema = z.strictObject(
     server: z.string({ error: must("the name of a server of `servers`") }).optional(),
     /** The template database. @default the server's template, else TEMPLATE_DATABASE_NAME, POSTGRES_DB, postgres */
     template: nonEmptyString("the template database's name", '"project_template"').optional(),
-    /** `CONNECTION LIMIT` of the database. @default `defaults.connectionLimit`, else -1 (no limit) */
+    /** `CONNECTION LIMIT` of the database. @default `defaults.connectionLimit`, else -1 (no limit, core/project-spec.ts) */
     connectionLimit: connectionLimit.optional(),
     /** Extensions to create in the database. */
     extensions: z
@@ -169,9 +215,9 @@ export const projectConfigSchema = z.strictObject(
         { error: must("a list of extension names", "[pgcrypto]") },
       )
       .optional(),
-    /** What deleting the project does. @default `defaults.deletionPolicy`, else "retain" */
+    /** What deleting the project does. @default `defaults.deletionPolicy`, else "retain" (core/project-spec.ts) */
     deletionPolicy: deletionPolicy.optional(),
-    /** Clone strategy (PostgreSQL ≥ 15). @default `defaults.strategy`, else "auto" */
+    /** Clone strategy (PostgreSQL ≥ 15). @default `defaults.strategy`, else "auto" (core/project-spec.ts) */
     strategy: strategy.optional(),
     /** Names of RLS policy sets applied to the database. */
     rlsPolicySets: z
@@ -182,6 +228,8 @@ export const projectConfigSchema = z.strictObject(
      * @default true
      */
     backup: flag().optional(),
+    /** Pulumi's `protect` on the project's resources: removing the project fails `up`. @default `defaults.protect`, else false */
+    protect: flag().optional(),
   },
   { error: must("an object of project settings", '{ name: "My Project" }') },
 );
@@ -189,14 +237,14 @@ export const projectConfigSchema = z.strictObject(
 /** Defaults for every project of the stack (`pgfleet:defaults`). */
 export const projectDefaultsSchema = z.strictObject(
   {
-    /** Deletion policy of projects that set none. @default "retain" (in the provider) */
+    /** Deletion policy of projects that set none. @default "retain" (core/project-spec.ts) */
     deletionPolicy: deletionPolicy.optional(),
-    /** Clone strategy of projects that set none. @default "auto" (in the provider) */
+    /** Clone strategy of projects that set none. @default "auto" (core/project-spec.ts) */
     strategy: strategy.optional(),
     /** Connection limit of projects that set none. @default -1 (no limit) */
     connectionLimit: connectionLimit.optional(),
     /** What a clone does while another session is connected to the template. @default "wait" */
-    templateBusy: templateBusy.default("wait"),
+    templateBusy: templateBusy.default(PROJECT_DEFAULTS.templateBusy),
     /** How long `wait` / `terminate` wait for the template to be free. @default 30 */
     templateBusyTimeoutSeconds: z
       .preprocess(
@@ -205,7 +253,9 @@ export const projectDefaultsSchema = z.strictObject(
           .number({ error: must("a number of seconds ≥ 0", "30") })
           .min(0, { error: must("a number of seconds ≥ 0", "30") }),
       )
-      .default(30),
+      .default(PROJECT_DEFAULTS.templateBusyTimeoutSeconds),
+    /** Pulumi's `protect` on every project's resources (a project's `protect` wins). @default false */
+    protect: flag().optional(),
     /** Where `backup-then-drop` writes final dumps (required when a project uses it). */
     finalBackupDirectory: nonEmptyString("a directory", '"/var/backups/pgfleet/final"').optional(),
   },
@@ -283,6 +333,68 @@ export const backupScheduleConfigSchema = z.strictObject(
   { error: must("an object of backup settings", '{ destination: "/var/backups/pgfleet" }') },
 );
 
+const duration = (example: string) =>
+  z.string({ error: must("a PostgreSQL duration", example) }).regex(DURATION_PATTERN, {
+    error: must('a PostgreSQL duration such as "5s", "500ms" or "0" (none)', example),
+  });
+
+/**
+ * The schema-migration rollout (`pgfleet:migrations`): one folder applied to every project
+ * database and template of the stack (components/schema-migrations.ts).
+ */
+export const migrationsConfigSchema = z.strictObject(
+  {
+    /** The migrations folder; a relative path is taken from the Pulumi project folder. */
+    source: nonEmptyString("a folder", '"migrations"'),
+    /** The folder's format. @default "sql" */
+    format: z
+      .enum(MIGRATION_FORMATS, { error: must(oneOf(MIGRATION_FORMATS)) })
+      .default(MIGRATION_DEFAULTS.format),
+    /** The canary projects: a list of project keys, or how many of the first projects. @default 0 */
+    canary: z
+      .union(
+        [integer(0, undefined, "a number of projects ≥ 0", "1"), z.array(nonEmptyString("a project key"))],
+        {
+          error: must("a number of projects or a list of project keys", "[project-alpha]"),
+        },
+      )
+      .optional(),
+    /** At most this many databases migrated at once. @default no limit */
+    maxParallel: integer(1, undefined, "a number of databases ≥ 1", "4").optional(),
+    /** `lock_timeout` of the migration sessions. @default "10s" */
+    lockTimeout: duration('"10s"').default(MIGRATION_DEFAULTS.lockTimeout),
+    /** `statement_timeout` of the migration sessions. @default "0" (none) */
+    statementTimeout: duration('"15min"').default(MIGRATION_DEFAULTS.statementTimeout),
+    /**
+     * Before a database's first pending migration, take a verified dump of it (pg_dump -Fc, as
+     * the backup runner makes them) into `backupDirectory`, recorded in pgfleet's catalog
+     * so `pgfleet backup list` shows it as kind `pre-migration`. A database with nothing pending
+     * gets no dump. When the dump or its verification fails, that database is not migrated and
+     * `up` fails saying why; the template goes first, so a failure there stops every project.
+     * Pre-migration dumps belong to no plan: retention never prunes them. @default false
+     */
+    backupBefore: flag().default(MIGRATION_DEFAULTS.backupBefore),
+    /**
+     * Where `backupBefore` writes its dumps, one sub-folder per database (like a backup
+     * schedule's destination), on the host that runs `pulumi up`; a relative path is taken from
+     * the Pulumi project folder. The preview fails when it cannot be written.
+     * @default the `destination` of the stack's backup schedule when `pgfleet:backups` declares
+     *   exactly one; otherwise required with `backupBefore`
+     */
+    backupDirectory: nonEmptyString("a directory", '"/var/backups/pgfleet/pre-migration"').optional(),
+    /**
+     * How each pre-migration dump is verified before the database is migrated: `restore` (a test
+     * restore into a scratch database, as an unprivileged role) or `list` (pg_restore --list; for
+     * databases holding what only an admin can restore, such as untrusted extensions).
+     * @default "restore"
+     */
+    backupVerify: z
+      .enum(VERIFY_MODES, { error: must(oneOf(VERIFY_MODES)) })
+      .default(MIGRATION_DEFAULTS.backupVerify),
+  },
+  { error: must("an object of migration settings", '{ source: "migrations" }') },
+);
+
 /** The whole `pgfleet:*` config of a stack (keys without the namespace). */
 export const stackConfigSchema = z
   .strictObject(
@@ -302,12 +414,21 @@ export const stackConfigSchema = z
         .default(() => []),
       /** Defaults for every project. */
       defaults: projectDefaultsSchema.default(() => ({
-        templateBusy: "wait" as const,
-        templateBusyTimeoutSeconds: 30,
+        templateBusy: PROJECT_DEFAULTS.templateBusy,
+        templateBusyTimeoutSeconds: PROJECT_DEFAULTS.templateBusyTimeoutSeconds,
       })),
       /** Database names reserved on top of the built-in list. @default [] */
       reservedNames: z
         .array(nonEmptyString("a database name"), { error: must("a list of database names", "[billing]") })
+        .default(() => []),
+      /**
+       * pgfleet project databases (of this stack or another) that projects may use as their
+       * template; cloning any other project database is refused. @default []
+       */
+      allowedTemplates: z
+        .array(nonEmptyString("a database name"), {
+          error: must("a list of database names", "[gold_master]"),
+        })
         .default(() => []),
       /** Row-level-security policy sets by name; a project gets every set unless it lists its own. @default {} */
       rlsPolicySets: z
@@ -325,6 +446,8 @@ export const stackConfigSchema = z
           ),
         })
         .default(() => ({})),
+      /** The schema-migration rollout over every project and template. @default none */
+      migrations: migrationsConfigSchema.optional(),
     },
     { error: must("an object of pgfleet settings") },
   )
@@ -346,6 +469,8 @@ export type ProjectDefaults = z.infer<typeof projectDefaultsSchema>;
 export type BackupScheduleConfig = z.infer<typeof backupScheduleConfigSchema>;
 /** The validated `pgfleet:*` config of a stack. */
 export type StackConfig = z.infer<typeof stackConfigSchema>;
+/** The schema-migration settings (after defaults). */
+export type MigrationsConfig = z.infer<typeof migrationsConfigSchema>;
 
 /** The keys a stack may set under the `pgfleet:` namespace. */
 export const STACK_CONFIG_KEYS = Object.keys(stackConfigSchema.shape) as readonly (keyof StackConfig)[];
@@ -353,20 +478,37 @@ export const STACK_CONFIG_KEYS = Object.keys(stackConfigSchema.shape) as readonl
 // ---------------------------------------------------------------------------------------------
 // Cross-field checks.
 
-/**
- * The resource key of a project: its `key`, else its display name in kebab case (`project` when
- * nothing is left). Two projects of a stack must not share one.
- *
- * @param project - the project's `name` and optional `key`.
- * @returns the key.
- */
-export function projectKey(project: Pick<ProjectConfig, "name" | "key">): string {
-  if (project.key) return project.key;
-  const slug = project.name
+/** A text in kebab case (`project` when nothing is left). */
+function kebab(text: string): string {
+  const slug = text
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "");
   return slug || "project";
+}
+
+/**
+ * The identity of a project in its stack (resource name, ownership mark, references from
+ * `backups.*.projects`): its `key`, else its `databaseName` in kebab case, else its display name
+ * in kebab case. A display name is a label: with a key or a database name, changing it changes
+ * nothing. Two projects of a stack must not share one.
+ *
+ * @param project - the project's `name` and optional `key` and `databaseName`.
+ * @returns the key.
+ */
+export function projectKey(project: Pick<ProjectConfig, "name" | "key" | "databaseName">): string {
+  if (project.key) return project.key;
+  if (project.databaseName) return kebab(project.databaseName);
+  return kebab(project.name);
+}
+
+/**
+ * The key earlier pgfleet versions gave a project (its `key`, else its display name in kebab
+ * case): the alias that keeps a stack written by them working, and still accepted in
+ * `backups.*.projects`.
+ */
+export function legacyProjectKey(project: Pick<ProjectConfig, "name" | "key">): string {
+  return project.key ?? kebab(project.name);
 }
 
 interface PathIssue {
@@ -422,6 +564,7 @@ function crossFieldIssues(config: unknown): PathIssue[] {
         });
       }
     }
+    let nameRepeated = false;
     if (typeof project.databaseName === "string") {
       const name = project.databaseName;
       for (const problem of validateDatabaseName(name, { extraReserved: reserved })) {
@@ -429,6 +572,7 @@ function crossFieldIssues(config: unknown): PathIssue[] {
       }
       const first = databaseNames.get(name);
       if (first !== undefined) {
+        nameRepeated = true;
         issues.push({
           path: at("databaseName"),
           message:
@@ -440,10 +584,16 @@ function crossFieldIssues(config: unknown): PathIssue[] {
       }
     }
     if (typeof project.name === "string" && (project.key === undefined || typeof project.key === "string")) {
-      const key = projectKey({ name: project.name.trim(), key: project.key });
+      const databaseName = typeof project.databaseName === "string" ? project.databaseName : undefined;
+      const key = projectKey({ name: project.name.trim(), key: project.key, databaseName });
       const first = keys.get(key);
-      if (first !== undefined) {
-        const from = project.key ? "" : ` (from the display name ${show(project.name.trim())})`;
+      // A key repeated because the database name repeats is reported once, under databaseName.
+      if (first !== undefined && !(nameRepeated && !project.key)) {
+        const from = project.key
+          ? ""
+          : databaseName
+            ? ` (from the database name ${show(databaseName)})`
+            : ` (from the display name ${show(project.name.trim())})`;
         issues.push({
           path: at("key"),
           message:
@@ -469,6 +619,7 @@ function crossFieldIssues(config: unknown): PathIssue[] {
     }
   });
   issues.push(...backupIssues(config, serverNames));
+  issues.push(...migrationIssues(config));
   if (finalBackupUsers.length > 0 && defaults.finalBackupDirectory === undefined) {
     issues.push({
       path: ["defaults", "finalBackupDirectory"],
@@ -487,12 +638,78 @@ function crossFieldIssues(config: unknown): PathIssue[] {
  * @returns the project keys, in config order.
  */
 export function backupProjects(config: StackConfig, schedule: BackupScheduleConfig): string[] {
-  if (schedule.projects) return [...schedule.projects];
+  if (schedule.projects) {
+    // A reference by a project's earlier key (see legacyProjectKey) names that project.
+    return schedule.projects.map((ref) => {
+      if (config.projects.some((p) => projectKey(p) === ref)) return ref;
+      const project = config.projects.find((p) => legacyProjectKey(p) === ref);
+      return project ? projectKey(project) : ref;
+    });
+  }
   const serverNames = Object.keys(config.servers);
-  const server = schedule.server ?? serverNames[0];
+  const server = serverNameOf(schedule.server, serverNames);
   return config.projects
-    .filter((p) => (p.server ?? serverNames[0]) === server && p.backup !== false)
+    .filter((p) => serverNameOf(p.server, serverNames) === server && p.backup !== false)
     .map((p) => projectKey(p));
+}
+
+/**
+ * Where `pgfleet:migrations.backupBefore` writes its dumps, as configured (a relative path is
+ * the program's to resolve), and the config key that names it: `migrations.backupDirectory`,
+ * else the destination of the stack's only backup schedule.
+ *
+ * @returns undefined when `backupBefore` is off or no folder is named.
+ */
+export function preMigrationBackupDirectory(
+  config: Pick<StackConfig, "migrations" | "backups">,
+): { directory: string; path: (string | number)[] } | undefined {
+  const migrations = config.migrations;
+  if (!migrations?.backupBefore) return undefined;
+  if (migrations.backupDirectory !== undefined)
+    return { directory: migrations.backupDirectory, path: ["migrations", "backupDirectory"] };
+  const schedules = Object.entries(config.backups);
+  if (schedules.length !== 1) return undefined;
+  const [name, schedule] = schedules[0];
+  return { directory: schedule.destination, path: ["backups", name, "destination"] };
+}
+
+/** The migration canaries: each listed key is a project of the stack; `backupBefore` has a folder. */
+function migrationIssues(config: Record<string, unknown>): PathIssue[] {
+  if (!isRecord(config.migrations)) return [];
+  const issues: PathIssue[] = [];
+  const schedules = isRecord(config.backups) ? Object.keys(config.backups).length : 0;
+  if (
+    fromText(config.migrations.backupBefore) === true &&
+    config.migrations.backupDirectory === undefined &&
+    schedules !== 1
+  )
+    issues.push({
+      path: ["migrations", "backupDirectory"],
+      message:
+        "missing: backupBefore dumps each database into this directory before migrating it; set it, " +
+        `e.g. "/var/backups/pgfleet/pre-migration" (the destination of a backup schedule is used only when the stack declares exactly one; it declares ${schedules})`,
+    });
+  if (!Array.isArray(config.migrations.canary)) return issues;
+  const projects = Array.isArray(config.projects) ? config.projects.filter(isRecord) : [];
+  const keys = projects.flatMap((p) =>
+    typeof p.name === "string"
+      ? [
+          projectKey({
+            name: p.name.trim(),
+            key: typeof p.key === "string" ? p.key : undefined,
+            databaseName: typeof p.databaseName === "string" ? p.databaseName : undefined,
+          }),
+        ]
+      : [],
+  );
+  config.migrations.canary.forEach((key: unknown, j: number) => {
+    if (typeof key === "string" && !keys.includes(key))
+      issues.push({
+        path: ["migrations", "canary", j],
+        message: `unknown project key ${show(key)}; the stack's project keys are ${keys.join(", ") || "none"}`,
+      });
+  });
+  return issues;
 }
 
 /** Backup schedules: names, servers, project keys and cron expressions. */
@@ -501,13 +718,16 @@ function backupIssues(config: Record<string, unknown>, serverNames: string[] | u
   const issues: PathIssue[] = [];
   const projects = Array.isArray(config.projects) ? config.projects.filter(isRecord) : [];
   const serverOf = new Map<string, unknown>();
+  const legacy = new Map<string, unknown>();
   for (const p of projects) {
     if (typeof p.name !== "string") continue;
-    serverOf.set(
-      projectKey({ name: p.name.trim(), key: typeof p.key === "string" ? p.key : undefined }),
-      p.server,
-    );
+    const key = typeof p.key === "string" ? p.key : undefined;
+    const databaseName = typeof p.databaseName === "string" ? p.databaseName : undefined;
+    serverOf.set(projectKey({ name: p.name.trim(), key, databaseName }), p.server);
+    legacy.set(legacyProjectKey({ name: p.name.trim(), key }), p.server);
   }
+  const keyList = [...serverOf.keys()].join(", ") || "none";
+  for (const [key, server] of legacy) if (!serverOf.has(key)) serverOf.set(key, server);
   for (const [name, schedule] of Object.entries(config.backups)) {
     const at = (...rest: (string | number)[]): (string | number)[] => ["backups", name, ...rest];
     if (!PLAN_NAME_PATTERN.test(name)) {
@@ -517,6 +737,8 @@ function backupIssues(config: Record<string, unknown>, serverNames: string[] | u
       });
     }
     if (!isRecord(schedule)) continue;
+    const serverOfProject = (key: string) =>
+      serverNameOf(serverOf.get(key) as string | undefined, serverNames ?? []);
     if (typeof schedule.schedule === "string") {
       const problem = scheduleProblem(schedule.schedule);
       if (problem) issues.push({ path: at("schedule"), message: problem });
@@ -534,7 +756,7 @@ function backupIssues(config: Record<string, unknown>, serverNames: string[] | u
           message: `missing: the stack has several servers (${serverNames.join(", ")}); set it to one of them`,
         });
       }
-      server ??= serverNames[0];
+      server = serverNameOf(server as string | undefined, serverNames);
     }
     if (Array.isArray(schedule.projects)) {
       schedule.projects.forEach((key: unknown, j: number) => {
@@ -542,12 +764,12 @@ function backupIssues(config: Record<string, unknown>, serverNames: string[] | u
         if (!serverOf.has(key)) {
           issues.push({
             path: at("projects", j),
-            message: `unknown project key ${show(key)}; the stack's project keys are ${[...serverOf.keys()].join(", ") || "none"}`,
+            message: `unknown project key ${show(key)}; the stack's project keys are ${keyList}`,
           });
-        } else if ((serverOf.get(key) ?? serverNames?.[0]) !== server) {
+        } else if (serverOfProject(key) !== server) {
           issues.push({
             path: at("projects", j),
-            message: `project ${show(key)} is on server ${show(serverOf.get(key) ?? serverNames?.[0])}, not on this schedule's server ${show(server)}: a schedule backs up one server; declare another schedule for it`,
+            message: `project ${show(key)} is on server ${show(serverOfProject(key))}, not on this schedule's server ${show(server)}: a schedule backs up one server; declare another schedule for it`,
           });
         }
       });
@@ -582,7 +804,7 @@ export function configKey(path: ReadonlyArray<PropertyKey>): string {
     if (typeof part === "number") key += `[${part}]`;
     else if (i === 0) key += String(part);
     else if (typeof part === "string" && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(part)) key += `.${part}`;
-    else key += `[${JSON.stringify(String(part))}]`;
+    else key += `[${quoted(String(part))}]`;
   });
   return key;
 }
@@ -595,6 +817,7 @@ function knownSettingsAt(path: ReadonlyArray<PropertyKey>): string[] {
   if (first === "projects" && path.length === 2) return Object.keys(projectConfigSchema.shape);
   if (first === "defaults" && path.length === 1) return Object.keys(projectDefaultsSchema.shape);
   if (first === "backups" && path.length === 2) return Object.keys(backupScheduleConfigSchema.shape);
+  if (first === "migrations" && path.length === 1) return Object.keys(migrationsConfigSchema.shape);
   return [];
 }
 

@@ -1,7 +1,7 @@
 /**
- * The error codes of seed 000 (plus TEMPLATE_BUSY) and the mapping from PostgreSQL SQLSTATEs.
- * Every error pgfleet raises for a database problem carries one of these codes and names the
- * database it concerns.
+ * The error codes of seed 000 (plus TEMPLATE_BUSY). Every error pgfleet raises for a database
+ * problem carries one of these codes and names the database it concerns; db/errors.ts maps
+ * PostgreSQL's SQLSTATEs to them.
  */
 
 export const ERROR_CODES = [
@@ -27,24 +27,7 @@ export class PgfleetError extends Error {
   }
 }
 
-/** SQLSTATE → seed code, for the failures of CREATE/ALTER/DROP DATABASE. */
-const SQLSTATE_CODES: Record<string, ErrorCode> = {
-  "42P04": "DATABASE_ALREADY_EXISTS", // duplicate_database
-  "3D000": "TEMPLATE_NOT_FOUND", // invalid_catalog_name (the template)
-  "42501": "INSUFFICIENT_PERMISSIONS", // insufficient_privilege
-  "53100": "DISK_SPACE_FULL", // disk_full
-  "55006": "TEMPLATE_BUSY", // object_in_use
-  "42602": "INVALID_DATABASE_NAME", // invalid_name
-  "42622": "INVALID_DATABASE_NAME", // name_too_long
-};
-
-/** The seed code for a PostgreSQL error's SQLSTATE, if it has one. */
-export function codeForSqlState(sqlstate: string | undefined): ErrorCode | undefined {
-  return sqlstate ? SQLSTATE_CODES[sqlstate] : undefined;
-}
-
-/** The SQLSTATE of an error thrown by `pg`, if any. */
-export function sqlStateOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+/** An error's message (anything thrown, as text). */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -2,19 +2,35 @@
  * The naming rules of pgfleet (seed 000), in one place: the components, the providers and the
  * policy pack all import them from here, never a copy.
  *
- * - custom database names: `^[a-z][a-z0-9_]*$`, at most 63 bytes, not reserved;
- * - generated database names: the display name cleaned up plus `_<suffix>`, at most 63 bytes;
- * - the project's login role: `<database>_owner`, shortened with a hash when it would not fit.
+ * - custom database names: `^[a-z][a-z0-9_]*$`, at most 63 bytes, not reserved, not `pg_…`;
+ * - generated database names: the display name cleaned up plus `_<suffix>`, at most 63 bytes,
+ *   the suffix derived from what identifies the project (so every preview shows the same name);
+ * - the project's login role: `<database>_owner`, shortened with a hash when it would not fit;
+ *   role names follow the format rules and PostgreSQL's reserved `pg_` prefix;
+ * - the server's template-migration role ({@link MIGRATOR_ROLE}).
  *
  * Pure functions, no I/O.
  */
 import * as crypto from "node:crypto";
+import { quoted } from "./printable";
+
+/**
+ * The largest CONNECTION LIMIT of a database or role PostgreSQL accepts: its 32-bit integer
+ * bound (a larger one is a syntax error at `up`). -1 means no limit.
+ */
+export const MAX_CONNECTION_LIMIT = 2_147_483_647;
 
 /** PostgreSQL's identifier limit (`NAMEDATALEN - 1`), in bytes: longer names are silently cut. */
 export const MAX_IDENTIFIER_BYTES = 63;
 
 /** pgfleet's own catalog database on each server (admin work, backup plans and history). */
 export const CATALOG_DATABASE = "pgfleet_catalog";
+
+/**
+ * The NOLOGIN role that owns what template migrations create, one per server
+ * (provider/roles.ts). Not `…_owner`, so no project's role ({@link roleNameFor}) can take it.
+ */
+export const MIGRATOR_ROLE = "pgfleet_migrator";
 
 /**
  * Names no project database may take: seed 000's list (PostgreSQL's and Supabase's own
@@ -34,15 +50,22 @@ export const RESERVED_DATABASE_NAMES: readonly string[] = Object.freeze([
 /** Custom database names: lowercase letters, digits and underscores, starting with a letter. */
 export const DATABASE_NAME_PATTERN = /^[a-z][a-z0-9_]*$/;
 
+/**
+ * PostgreSQL reserves role names starting with `pg_` (SQLSTATE 42939): a database named so
+ * could not get its `<database>_owner` role, so such database names are refused too.
+ */
+export const RESERVED_PREFIX = "pg_";
+
 /** One broken naming rule, as a value (validators never throw). */
 export interface NameProblem {
   /** The seed 000 error code of every naming problem. */
   code: "INVALID_DATABASE_NAME";
   /**
    * Which rule: `required` (empty), `format` (a character outside `[a-z0-9_]`), `start` (does not
-   * start with a letter), `length` (more than 63 UTF-8 bytes), `reserved` (a reserved name).
+   * start with a letter), `length` (more than 63 UTF-8 bytes), `prefix` (starts with PostgreSQL's
+   * reserved `pg_`), `reserved` (a reserved name).
    */
-  rule: "required" | "format" | "start" | "length" | "reserved";
+  rule: "required" | "format" | "start" | "length" | "prefix" | "reserved";
   /** The name as given. */
   input: string;
   /** What is wrong, naming the value and the rule, and how to fix it. */
@@ -91,7 +114,7 @@ function cleanName(displayName: string): string {
 /** The cleaned name, made to start with a letter (`project_…`, or `project` when nothing is left). */
 function cleanBase(displayName: string): string {
   const base = cleanName(displayName);
-  if (/^[a-z]/.test(base)) return base;
+  if (/^[a-z]/.test(base) && !base.startsWith(RESERVED_PREFIX)) return base;
   return base === "" ? GENERATED_PREFIX : `${GENERATED_PREFIX}_${base}`;
 }
 
@@ -112,7 +135,7 @@ function suggestionFor(name: string, reserved: readonly string[]): string | unde
 /** The distinct characters of `name` outside `[a-z0-9_]`, quoted (at most five, then `…`). */
 function offendingCharacters(name: string): string {
   const bad = [...new Set(Array.from(name).filter((ch) => !/^[a-z0-9_]$/.test(ch)))];
-  const shown = bad.slice(0, 5).map((ch) => JSON.stringify(ch));
+  const shown = bad.slice(0, 5).map((ch) => quoted(ch));
   return bad.length > 5 ? `${shown.join(", ")}, …` : shown.join(", ");
 }
 
@@ -125,6 +148,7 @@ function offendingCharacters(name: string): string {
  * - `format`: a character other than a lowercase ASCII letter, a digit or `_`;
  * - `start`: the first character is not a letter (`123_project`, `_x`);
  * - `length`: more than {@link MAX_IDENTIFIER_BYTES} bytes, counted in UTF-8;
+ * - `prefix`: starts with {@link RESERVED_PREFIX} (the project's role name would be reserved);
  * - `reserved`: one of {@link RESERVED_DATABASE_NAMES} or `options.extraReserved` (exact,
  *   case-sensitive match).
  *
@@ -152,7 +176,7 @@ export function validateDatabaseName(name: string, options: ValidateDatabaseName
   const reserved = [...RESERVED_DATABASE_NAMES, ...(options.extraReserved ?? [])];
   const suggestion = suggestionFor(name, reserved);
   const forExample = suggestion ? `; for example "${suggestion}"` : "";
-  const shown = JSON.stringify(name);
+  const shown = quoted(name);
   const pattern = DATABASE_NAME_PATTERN.source;
   const problems: NameProblem[] = [];
   if (!/^[a-z0-9_]*$/.test(name)) {
@@ -178,6 +202,15 @@ export function validateDatabaseName(name: string, options: ValidateDatabaseName
         "length",
         `database name ${shown} is ${counted}; at most ${MAX_IDENTIFIER_BYTES} bytes are allowed: ` +
           `shorten it by ${bytes - MAX_IDENTIFIER_BYTES} byte(s)`,
+      ),
+    );
+  }
+  if (name.startsWith(RESERVED_PREFIX)) {
+    problems.push(
+      problem(
+        "prefix",
+        `database name ${shown} must not start with "${RESERVED_PREFIX}": PostgreSQL reserves that prefix for ` +
+          `role names, so its owner role ${JSON.stringify(roleNameFor(name))} could not be created${forExample}`,
       ),
     );
   }
@@ -223,6 +256,25 @@ export function newNameSuffix(random?: () => number): string {
 }
 
 /**
+ * A suffix derived from what identifies a project (e.g. its Pulumi project/stack and its key):
+ * 6 characters of `[a-z0-9]` from a sha256, the same on every run, so a preview shows the name
+ * that `up` (and a re-run after a crash) creates.
+ *
+ * @param parts - the identifying values; `label` keeps suffixes for different uses apart.
+ * @param length - how many characters. @default 6
+ * @returns the suffix, e.g. `k3x9q0`.
+ */
+export function derivedSuffix(label: string, parts: readonly string[], length = SUFFIX_LENGTH): string {
+  const digest = crypto
+    .createHash("sha256")
+    .update([label, ...parts].join("\0"), "utf8")
+    .digest();
+  let out = "";
+  for (let i = 0; i < length; i++) out += SUFFIX_ALPHABET[digest[i % digest.length] % SUFFIX_ALPHABET.length];
+  return out;
+}
+
+/**
  * Seed 000's name generation, for projects that give no database name: lowercase, every
  * character outside `[a-z0-9]` becomes `_` (so `é` does too), runs of `_` collapse, `_` is
  * trimmed at both ends, `project_` goes in front when the result would not start with a letter
@@ -230,11 +282,11 @@ export function newNameSuffix(random?: () => number): string {
  * name fits in 63 bytes. The result always passes {@link validateDatabaseName} (without extra
  * reserved names).
  *
- * The suffix must be generated once and kept (in state), not re-rolled per run.
+ * The suffix must be the same on every run: {@link derivedSuffix} of the project's identity.
  *
  * @example generateDatabaseName("My Project", "def456") === "my_project_def456"
  * @param displayName - the project's display name (any text).
- * @param suffix - 1 to 16 characters of `[a-z0-9]`, normally from {@link newNameSuffix}.
+ * @param suffix - 1 to 16 characters of `[a-z0-9]`, normally from {@link derivedSuffix}.
  * @returns the database name.
  * @throws RangeError when `suffix` is not 1 to 16 characters of `[a-z0-9]` (a programming error).
  */
@@ -267,4 +319,24 @@ export function roleNameFor(databaseName: string): string {
   const tail = `_${hash}_owner`;
   const head = truncateToBytes(databaseName, MAX_IDENTIFIER_BYTES - tail.length).replace(/_+$/, "");
   return `${head}${tail}`;
+}
+
+/**
+ * Checks a role name: the database-name format and length rules (reserved database names do not
+ * apply) and PostgreSQL's reserved `pg_` prefix.
+ *
+ * @param roleName - the role name to check.
+ * @returns the problems (messages say "role name"); empty when valid.
+ */
+export function roleNameProblems(roleName: string): NameProblem[] {
+  const problems = validateDatabaseName(roleName).filter((p) => p.rule !== "reserved" && p.rule !== "prefix");
+  if (roleName.startsWith(RESERVED_PREFIX)) {
+    problems.push({
+      code: "INVALID_DATABASE_NAME",
+      rule: "prefix",
+      input: roleName,
+      message: `role name ${JSON.stringify(roleName)} must not start with "${RESERVED_PREFIX}" (reserved by PostgreSQL)`,
+    });
+  }
+  return problems.map((p) => ({ ...p, message: p.message.replace(/database name/g, "role name") }));
 }

@@ -9,7 +9,7 @@
  * Column and table names are quoted here; identity expressions and casts are SQL, parsed like any
  * other policy expression when the set is checked.
  */
-import { ident, literal, qualified } from "../provider/sql";
+import { ident, literal, qualified } from "./sql";
 import type { RlsPolicySpec } from "./rls";
 
 /** The default identity expression: the `app.user_id` setting, NULL when it is not set. */

@@ -15,9 +15,12 @@
  * When the server's text no longer matches what was stored, the expression was changed by hand:
  * `mergeActualPolicies` then forgets the applied text, so the change shows as drift.
  *
+ * What is sent is what was parsed: `expressionSql` writes an expression's string constants in a
+ * form the server reads the same under every `standard_conforming_strings` setting.
+ *
  * No I/O here: the parser is WebAssembly, loaded once with `loadSqlParser()`.
  */
-import { ident, qualified } from "../provider/sql";
+import { ident, qualified, settingIndependentString } from "./sql";
 // PostgreSQL's NAMEDATALEN - 1 (longer names are silently truncated), from the naming module.
 import { MAX_IDENTIFIER_BYTES } from "./naming";
 
@@ -162,6 +165,49 @@ export function parseExpression(expr: string): ParsedExpression {
   return { ok: true, tree };
 }
 
+/**
+ * The expression as pgfleet sends it to the server: the parser's tokens, with every `'…'` string
+ * constant that holds a backslash written `E'…'` (core/sql.ts), so the server reads what the
+ * parser read whatever `standard_conforming_strings` is (with it off, `'\'` would otherwise run on
+ * into the rest of the statement). It must parse to the same tree as `expr`, or it is refused.
+ */
+export function expressionSql(expr: string): { ok: true; sql: string } | { ok: false; error: string } {
+  const parsed = parseExpression(expr);
+  if (!parsed.ok) return parsed;
+  // The scanner's offsets are UTF-8 byte offsets.
+  const bytes = Buffer.from(expr, "utf8");
+  const tokens = parser().scanSync(expr).tokens;
+  const parts: string[] = [];
+  let at = 0;
+  for (const t of tokens) {
+    if (t.tokenName !== "SCONST") continue;
+    const text = bytes.subarray(t.start, t.end).toString("utf8");
+    const rewritten = settingIndependentString(text);
+    if (rewritten === text) continue;
+    parts.push(bytes.subarray(at, t.start).toString("utf8"), rewritten);
+    at = t.end;
+  }
+  if (parts.length === 0) return { ok: true, sql: expr };
+  parts.push(bytes.subarray(at).toString("utf8"));
+  const sql = parts.join("");
+  const again = parseExpression(sql);
+  if (!again.ok || again.tree !== parsed.tree) {
+    return {
+      ok: false,
+      error:
+        "a string constant with a backslash reads differently when standard_conforming_strings is off; write it as E'…' (backslashes doubled)",
+    };
+  }
+  return { ok: true, sql };
+}
+
+/** `expressionSql` for the statements: the expression was validated, so a failure here is a bug. */
+function sendable(expr: string): string {
+  const e = expressionSql(expr);
+  if (!e.ok) throw new Error(`policy expression ${JSON.stringify(expr)}: ${e.error}`);
+  return e.sql;
+}
+
 /** True when both expressions parse to the same tree (whitespace, comments, redundant parentheses and keyword case do not count). */
 export function sameExpressionText(a: string, b: string): boolean {
   if (a === b) return true;
@@ -271,6 +317,10 @@ export function validateRlsTable(spec: RlsTableSpec): RlsProblem[] {
       }
       const parsed = parseExpression(expr);
       if (!parsed.ok) add(`${field}.${key}`, `${key} expression does not parse: ${parsed.error}`, label);
+      else {
+        const sendable = expressionSql(expr);
+        if (!sendable.ok) add(`${field}.${key}`, `${key} expression: ${sendable.error}`, label);
+      }
     }
   });
   return problems;
@@ -460,8 +510,8 @@ export function createPolicySql(table: string, p: RlsPolicySpec): string {
   const n = normalizePolicy(p);
   let sql = `CREATE POLICY ${ident(n.name)} ON ${qualified(table)} AS ${n.permissive ? "PERMISSIVE" : "RESTRICTIVE"}`;
   sql += ` FOR ${n.command} TO ${roleList(n.roles)}`;
-  if (n.using !== undefined) sql += ` USING (${n.using})`;
-  if (n.withCheck !== undefined) sql += ` WITH CHECK (${n.withCheck})`;
+  if (n.using !== undefined) sql += ` USING (${sendable(n.using)})`;
+  if (n.withCheck !== undefined) sql += ` WITH CHECK (${sendable(n.withCheck)})`;
   return sql;
 }
 
@@ -507,8 +557,8 @@ export function planRlsTable(desired: RlsTableSpec, current: RlsTableState): Rls
   const alterSql = (name: string, d: NormalizedPolicy, fields: string[]) => {
     let sql = `ALTER POLICY ${ident(name)} ON ${t}`;
     if (fields.includes("roles")) sql += ` TO ${roleList(d.roles)}`;
-    if (fields.includes("using")) sql += ` USING (${d.using})`;
-    if (fields.includes("withCheck")) sql += ` WITH CHECK (${d.withCheck})`;
+    if (fields.includes("using")) sql += ` USING (${sendable(d.using!)})`;
+    if (fields.includes("withCheck")) sql += ` WITH CHECK (${sendable(d.withCheck!)})`;
     return sql;
   };
   const alteredFields = (d: NormalizedPolicy, c: RlsPolicyState): string[] => {
@@ -593,4 +643,32 @@ export function describePlan(plan: RlsPlan): string {
     else parts.push(`${c.kind} ${c.policy}${c.fields.length ? ` (${c.fields.join(", ")})` : ""}`);
   }
   return parts.length ? parts.join("; ") : "no changes";
+}
+
+/** A table of an RLS set whose owner bypasses its policies: RLS enabled, not forced. */
+export interface OwnerBypassedTable {
+  set: string;
+  /** The table as the set names it. */
+  table: string;
+}
+
+/**
+ * The tables of `sets` that `ownedByProject` lists (`schema.table`, e.g. the tables the stack's
+ * migrations create: they belong to the project role, the role the application logs in as) whose
+ * RLS is enabled but not forced: the owner bypasses the policies, so they do not apply to it.
+ * A set's unqualified table name is in `public`, as RlsTable reads it.
+ */
+export function ownerBypassedTables(
+  sets: Record<string, { tables: Record<string, { enable?: boolean; force?: boolean }> }>,
+  ownedByProject: readonly string[],
+): OwnerBypassedTable[] {
+  const owned = new Set(ownedByProject);
+  const found: OwnerBypassedTable[] = [];
+  for (const [set, { tables }] of Object.entries(sets)) {
+    for (const [table, t] of Object.entries(tables)) {
+      const name = table.includes(".") ? table : `public.${table}`;
+      if (owned.has(name) && t.enable !== false && t.force !== true) found.push({ set, table });
+    }
+  }
+  return found;
 }

@@ -6,9 +6,13 @@
  * Compared: tables, columns (name, type, nullability), functions (name and argument types: an
  * overload is its own function), row-level-security policies (command, permissive/restrictive,
  * roles, USING, WITH CHECK) and whether RLS is enabled on a table. Objects that belong to an
- * extension are left out (the extension owns them). Reading the schemas is the CLI's job
- * (cli/template-drift.ts); everything here is pure.
+ * extension are left out (the extension owns them), and so is what pgfleet itself applies to a
+ * project: the RLS of the tables its RlsTable resources manage (enablement and every policy of
+ * the table; `pulumi preview --refresh` reports their drift). Grants and comments are not
+ * compared. Reading the schemas is the CLI's job (cli/template-drift.ts); everything here is pure.
  */
+import { TYPES, exportedResources } from "./engine-types";
+import { ident } from "./sql";
 
 export const DRIFT_KINDS = ["table", "column", "function", "policy"] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
@@ -66,9 +70,18 @@ export interface SchemaDifference {
   project?: string;
 }
 
-const quoteIfNeeded = (name: string) =>
-  /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
+/** A name as shown in a difference: quoted (by core/sql.ts's `ident`) only when it has to be. */
+const quoteIfNeeded = (name: string) => (/^[a-z_][a-z0-9_$]*$/.test(name) ? name : ident(name));
 const qualified = (...parts: string[]) => parts.map(quoteIfNeeded).join(".");
+
+/**
+ * The key of a table as RlsTable names it (`users`, `app.users`: split on the first dot, as
+ * core/sql.ts's `qualified` does); an unqualified name is in `public`.
+ */
+export function managedTableKey(table: string): string {
+  const dot = table.indexOf(".");
+  return dot < 0 ? qualified("public", table) : qualified(table.slice(0, dot), table.slice(dot + 1));
+}
 
 function columnText(c: ColumnInfo): string {
   return `${c.type} ${c.nullable ? "NULL" : "NOT NULL"}`;
@@ -112,9 +125,14 @@ export function compareSchemas(
   template: SchemaSnapshot,
   project: SchemaSnapshot,
   kinds: readonly DriftKind[] = DRIFT_KINDS,
+  managedRls: readonly string[] = [],
 ): SchemaDifference[] {
   const out: SchemaDifference[] = [];
   const tableKey = (t: { schema: string; name: string }) => qualified(t.schema, t.name);
+  // Tables whose RLS pgfleet manages: their RLS flag and policies are not the template's business.
+  const managed = new Set(managedRls.map(managedTableKey));
+  const rlsCompared = (t: TableInfo) => t.rls && !managed.has(tableKey(t));
+  const policyCompared = (p: PolicyInfo) => !managed.has(qualified(p.schema, p.table));
   const templateTables = new Set(template.tables.map(tableKey));
   const projectTables = new Set(project.tables.map(tableKey));
   const inBoth = (c: { schema: string; table: string }) => {
@@ -127,7 +145,7 @@ export function compareSchemas(
       template.tables,
       project.tables,
       tableKey,
-      (t) => (t.rls ? "table, row-level security enabled" : "table"),
+      (t) => (rlsCompared(t) ? "table, row-level security enabled" : "table"),
       out,
     );
   }
@@ -154,8 +172,8 @@ export function compareSchemas(
   if (kinds.includes("policy")) {
     compareKind(
       "policy",
-      template.policies.filter(inBoth),
-      project.policies.filter(inBoth),
+      template.policies.filter((p) => inBoth(p) && policyCompared(p)),
+      project.policies.filter((p) => inBoth(p) && policyCompared(p)),
       (p) => `${qualified(p.schema, p.table)} policy ${quoteIfNeeded(p.name)}`,
       policyText,
       out,
@@ -177,6 +195,8 @@ export interface DriftProject {
   template: string;
   /** The template it was actually cloned from, when known and different. */
   clonedFrom?: string;
+  /** Tables whose RLS pgfleet manages (its RlsTable resources): left out of the comparison. */
+  managedRls?: string[];
 }
 
 export interface ProjectDrift extends DriftProject {
@@ -185,24 +205,26 @@ export interface ProjectDrift extends DriftProject {
   differences: SchemaDifference[];
 }
 
-const TEMPLATE_DATABASE = "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase";
-
 /**
  * The projects of a stack from `pulumi stack export` (no secrets needed): every TemplateDatabase
- * with its key, database name and template input (today's template), sorted by key.
+ * with its key, database name and template input (today's template), and the tables whose RLS
+ * the stack's RlsTable resources manage in it, sorted by key.
  */
 export function projectsFromStackExport(exported: unknown): DriftProject[] {
-  const deployment = (exported as { deployment?: { resources?: unknown[] } })?.deployment;
-  const resources = Array.isArray(deployment?.resources) ? deployment.resources : [];
+  const resources = exportedResources(exported).filter((r) => r && !r.delete);
   const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+  const managed = new Map<string, Set<string>>();
+  for (const r of resources) {
+    if (r.type !== TYPES.rlsTable) continue;
+    const database = str(r.outputs?.database) ?? str(r.inputs?.database);
+    const table = str(r.outputs?.table) ?? str(r.inputs?.table);
+    if (!database || !table) continue;
+    if (!managed.has(database)) managed.set(database, new Set());
+    managed.get(database)!.add(managedTableKey(table));
+  }
   const projects: DriftProject[] = [];
-  for (const r of resources as Array<{
-    type?: string;
-    inputs?: Record<string, unknown>;
-    outputs?: Record<string, unknown>;
-    delete?: boolean;
-  }>) {
-    if (r?.type !== TEMPLATE_DATABASE || r.delete) continue;
+  for (const r of resources) {
+    if (r.type !== TYPES.templateDatabase) continue;
     const inputs = r.inputs ?? {};
     const outputs = r.outputs ?? {};
     const databaseName = str(outputs.databaseName) ?? str(inputs.databaseName);
@@ -215,6 +237,7 @@ export function projectsFromStackExport(exported: unknown): DriftProject[] {
       databaseName,
       template,
       clonedFrom: clonedFrom && clonedFrom !== template ? clonedFrom : undefined,
+      ...(managed.has(databaseName) ? { managedRls: [...managed.get(databaseName)!].sort() } : {}),
     });
   }
   return projects.sort((a, b) => a.key.localeCompare(b.key));
@@ -261,6 +284,14 @@ export function formatDriftReport(results: ProjectDrift[], context: { stack?: st
       lines.push(`✗ ${name}: differs from ${r.template} (${counts})${from}`);
       for (const d of r.differences) lines.push(`    ${differenceLine(d)}`);
     }
+  }
+  const managed = results.filter((r) => r.managedRls?.length);
+  if (managed.length > 0) {
+    lines.push(
+      "",
+      "managed by pgfleet, left out of the comparison (`pulumi preview --refresh` shows its drift):",
+      ...managed.map((r) => `  ${r.key}: row-level security of ${r.managedRls!.join(", ")}`),
+    );
   }
   lines.push(
     "",

@@ -9,13 +9,8 @@
  */
 import { UnknownValueError, type PolicyConfigSchema } from "@pulumi/policy";
 
-/** The engine types of pgfleet's dynamic resources. */
-export const TYPES = {
-  templateDatabase: "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase",
-  projectRole: "pulumi-nodejs:dynamic/pgfleet:ProjectRole",
-  backupPlan: "pulumi-nodejs:dynamic/pgfleet:BackupPlan",
-  rlsTable: "pulumi-nodejs:dynamic/pgfleet:RlsTable",
-} as const;
+/** The engine types the rules match. */
+export { TYPES } from "../core/engine-types";
 
 /**
  * Reads a value that a preview may not know yet. `@pulumi/policy` hands rules a proxy that throws

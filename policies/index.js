@@ -1,6 +1,5 @@
-// The policy pack's entry. Pulumi's policy-pack runner compiles a TypeScript entry with ts-node
-// and full type checking, which adds about two seconds to every `preview` and `up` gated by the
-// pack. This entry is plain JavaScript: it loads the pack (pack.ts) through tsx instead, as the
-// program is. Type checking is `npm run typecheck`'s job.
+// The policy pack's entry: plain JavaScript that loads the pack (pack.ts) through tsx, as the
+// program is, since the policy-pack runner would compile a TypeScript entry with ts-node and full
+// type checking on every gated `preview` and `up`. Type checking is `npm run typecheck`'s job.
 require("tsx/cjs");
 require("./pack");

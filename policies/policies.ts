@@ -1,6 +1,6 @@
 /**
- * Every rule of the pack, one per file in `rules/`, in the order the pack lists them. Kept apart
- * from index.ts (which starts the analyzer) so tests can read the rules without serving them.
+ * Every rule of the pack, one per file in `rules/`, in the order the pack lists them: apart from
+ * pack.ts, which serves them, so tests can read the rules without starting the pack.
  */
 import type { Policies } from "@pulumi/policy";
 import { disallowDropDeletionPolicy } from "./rules/disallow-drop-deletion-policy";

@@ -1,7 +1,7 @@
 /**
  * The `BackupPlan` dynamic resource (`pulumi-nodejs:dynamic/pgfleet:BackupPlan`): one backup
  * plan, stored as a row of `pgfleet_backup.plans` in pgfleet's catalog database on the server
- * (backup/catalog.ts), never in a template. The runner (`pgfleet backup …`) reads it from there.
+ * (db/catalog.ts), never in a template. The runner (`pgfleet backup …`) reads it from there.
  *
  * Its inputs are what the policy pack sees: `planName`, `databases`, `schedule`, `retention
  * {daily, weekly, monthly}`, `format`, `compressionLevel`, `destination`, `verify`; `nextRuns`
@@ -10,6 +10,8 @@
  *
  * - check: core/backup-plan.ts's validation (every problem at once, each naming the field);
  *   defaults filled in; values not yet known in a preview are not judged;
+ * - check: a default name (`planNameSource: "default"`) gives way to the name the plan already
+ *   has, so a change of the default never renames or replaces an existing plan;
  * - diff: a new `planName` or another server (host, port) replaces the plan, every other change
  *   updates the row in place; `nextRuns` alone is never a change;
  * - create/update: upsert of the row, marked with the stack; a plan of the same name declared by
@@ -18,7 +20,7 @@
  * - delete: removes the row. Backups already taken and their history stay.
  *
  * The provider captures nothing: its stored text names this module (provider/dynamic.ts); `pg` is required
- * inside the methods (provider/db-client.ts).
+ * inside the methods (db/client.ts).
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { secret } from "@pulumi/pulumi/output";
@@ -30,8 +32,10 @@ import {
   type VerifyMode,
 } from "../core/backup-plan";
 import type { Retention } from "../core/retention";
-import type { ServerConnection } from "./db-client";
-import { DynamicResource, type ProviderOperations } from "./dynamic";
+import type { ServerConnection } from "../db/client";
+import { deletePlan, getPlan, upsertPlan, withCatalog } from "../db/catalog";
+import { defineOperations, DynamicResource } from "./dynamic";
+import { differs, hasUnknown, UNKNOWN } from "../core/unknown-values";
 
 /** How many upcoming run times `nextRuns` shows. */
 export const NEXT_RUNS_SHOWN = 3;
@@ -41,6 +45,8 @@ export interface BackupPlanInputs extends BackupPlanSpec {
   server: ServerConnection;
   /** `<project>/<stack>` that declares the plan (the row's owner). */
   stack: string;
+  /** `default` when `planName` is only the component's default, which an existing plan's name overrides. */
+  planNameSource?: "explicit" | "default";
   /** The next run times (ISO 8601, UTC), computed by check. */
   nextRuns?: string[];
 }
@@ -55,6 +61,7 @@ export interface BackupPlanArgs {
   server: pulumi.Input<ServerConnection>;
   stack: pulumi.Input<string>;
   planName: pulumi.Input<string>;
+  planNameSource?: "explicit" | "default";
   databases: pulumi.Input<pulumi.Input<string>[]>;
   schedule?: pulumi.Input<string>;
   retention?: pulumi.Input<Partial<Retention>>;
@@ -96,16 +103,6 @@ export class BackupPlan extends DynamicResource {
 // ---------------------------------------------------------------------------------------------
 // Provider operations (run in the dynamic-provider process).
 
-/** Placeholder the engine sends for values not known during preview. */
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-
-function hasUnknown(value: unknown): boolean {
-  if (value === UNKNOWN) return true;
-  if (Array.isArray(value)) return value.some(hasUnknown);
-  if (value !== null && typeof value === "object") return Object.values(value).some(hasUnknown);
-  return false;
-}
-
 const PLAN_FIELDS = [
   "planName",
   "databases",
@@ -130,13 +127,17 @@ const STAND_INS: Record<(typeof PLAN_FIELDS)[number], unknown> = {
 };
 
 async function check(
-  _olds: Partial<BackupPlanInputs>,
+  olds: Partial<BackupPlanInputs>,
   news: BackupPlanInputs,
 ): Promise<pulumi.dynamic.CheckResult> {
+  // A default name is kept as it was first made, as generated database names are.
+  if (news.planNameSource === "default" && typeof olds.planName === "string" && olds.planName !== "") {
+    news = { ...news, planName: olds.planName };
+  }
   const probe: Record<string, unknown> = {};
   const unknown = new Set<string>();
   for (const field of PLAN_FIELDS) {
-    const value = (news as unknown as Record<string, unknown>)[field];
+    const value: unknown = news[field];
     if (hasUnknown(value)) {
       unknown.add(field);
       probe[field] = STAND_INS[field];
@@ -157,10 +158,6 @@ async function check(
     ? UNKNOWN
     : nextRunTimes(result.plan.schedule, new Date(), NEXT_RUNS_SHOWN).map((d) => d.toISOString());
   return { inputs: inputs as unknown as BackupPlanInputs, failures: [] };
-}
-
-function differs(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) !== JSON.stringify(b ?? null);
 }
 
 async function diff(
@@ -192,47 +189,26 @@ function specOf(inputs: BackupPlanInputs) {
 }
 
 async function write(inputs: BackupPlanInputs): Promise<BackupPlanOutputs> {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const catalog = require("../backup/catalog") as typeof import("../backup/catalog");
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  const client = await catalog.openCatalog(inputs.server);
-  try {
-    const existing = await catalog.getPlan(client, inputs.planName);
+  return withCatalog(inputs.server, async (client) => {
+    const existing = await getPlan(client, inputs.planName);
     if (existing && existing.stack !== null && existing.stack !== inputs.stack) {
       throw new Error(
         `backup plan "${inputs.planName}" already exists on ${inputs.server.host}:${inputs.server.port}, declared by stack ` +
           `${existing.stack}; choose another planName (or delete it from that stack first)`,
       );
     }
-    const stored = await catalog.upsertPlan(client, specOf(inputs), inputs.stack);
+    const stored = await upsertPlan(client, specOf(inputs), inputs.stack);
     return {
       ...inputs,
       nextRuns: nextRunTimes(stored.schedule, new Date(), NEXT_RUNS_SHOWN).map((d) => d.toISOString()),
       createdAt: stored.createdAt.toISOString(),
     };
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function create(inputs: BackupPlanInputs): Promise<pulumi.dynamic.CreateResult> {
-  return { id: inputs.planName, outs: await write(inputs) };
-}
-
-async function update(
-  _id: string,
-  _olds: BackupPlanOutputs,
-  news: BackupPlanInputs,
-): Promise<pulumi.dynamic.UpdateResult> {
-  return { outs: await write(news) };
+  });
 }
 
 async function read(id: string, props: BackupPlanOutputs): Promise<pulumi.dynamic.ReadResult> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const catalog = require("../backup/catalog") as typeof import("../backup/catalog");
-  const client = await catalog.openCatalog(props.server);
-  try {
-    const row = await catalog.getPlan(client, props.planName ?? id);
+  return withCatalog(props.server, async (client) => {
+    const row = await getPlan(client, props.planName ?? id);
     if (!row) return {}; // deleted by hand: the next `up` writes it again
     const scheduleChanged = row.schedule !== props.schedule;
     const outs: BackupPlanOutputs = {
@@ -252,29 +228,23 @@ async function read(id: string, props: BackupPlanOutputs): Promise<pulumi.dynami
       createdAt: row.createdAt.toISOString(),
     };
     return { id, props: outs };
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  });
 }
 
 async function remove(_id: string, props: BackupPlanOutputs): Promise<void> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const catalog = require("../backup/catalog") as typeof import("../backup/catalog");
-  const client = await catalog.openCatalog(props.server);
-  try {
-    const row = await catalog.getPlan(client, props.planName);
+  return withCatalog(props.server, async (client) => {
+    const row = await getPlan(client, props.planName);
     // A plan of the same name now declared by another stack is not ours to delete.
-    if (row && (row.stack === null || row.stack === props.stack))
-      await catalog.deletePlan(client, props.planName);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+    if (row && (row.stack === null || row.stack === props.stack)) await deletePlan(client, props.planName);
+  });
 }
 
-const backupPlanOperations = { check, diff, create, read, update, delete: remove };
-
-/** The provider operations, run in the dynamic-provider process (provider/dynamic.ts). */
-export const operations: ProviderOperations = backupPlanOperations as unknown as ProviderOperations;
-
-/** The same operations with their types, for the integration tests (they call them directly). */
-export const backupPlanOperationsForTests = backupPlanOperations;
+export const operations = defineOperations<BackupPlanInputs, BackupPlanOutputs>({
+  check,
+  diff,
+  // Create and update write the same row (an upsert, refused for another stack's plan).
+  create: async (inputs) => ({ id: inputs.planName, outs: await write(inputs) }),
+  update: async (_id, _olds, news) => ({ outs: await write(news) }),
+  read,
+  delete: remove,
+});

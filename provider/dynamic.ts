@@ -4,14 +4,14 @@
  * A dynamic resource is an ordinary custom resource of the `pulumi-nodejs` provider whose type
  * starts with `pulumi-nodejs:dynamic` and whose `__provider` input is the text of a CommonJS
  * module exporting `handler()`: the dynamic-provider process loads that text and calls
- * `handler()` once for the provider object. The SDK's `dynamic.Resource` makes that text by
- * serialising a provider object with its closure serialiser; pgfleet writes it here instead
- * ({@link providerModuleText}), because:
- *  - the serialiser would carry whatever a provider captured into state, once per resource, so
- *    the text names only a pgfleet module, and
+ * `handler()` once for the provider object. pgfleet writes that text here
+ * ({@link providerModuleText}) instead of letting the SDK's `dynamic.Resource` serialise a
+ * provider object, because:
+ *  - the closure serialiser would carry whatever a provider captured into state, once per
+ *    resource, while this text names only a pgfleet module, and
  *  - loading the serialiser (with the `@pulumi/pulumi` root that brings it: TypeScript and npm's
- *    arborist) cost every `preview` and `up` about 0.45 s before the first resource. For the same
- *    reason pgfleet's program modules import the SDK's values from its subpaths
+ *    arborist) slows every `preview` and `up` before the first resource. For the same reason
+ *    pgfleet's program modules import the SDK's values from its subpaths
  *    (`@pulumi/pulumi/resource`, `/output`, …) and the root only as types (eslint.config.mjs).
  *
  * The provider object has one method, `configure`, which the provider process calls once after
@@ -21,12 +21,11 @@
  * `pg` is required inside the operations. What happens after the package is found lives in
  * runtime.ts, so it can change without changing a byte of state.
  *
- * Stacks written by earlier versions hold the serialiser's text of the same object (or, before
- * that, a provider that loads `provider/<module>.ts` and calls its `operations` itself): the
- * provider process runs whichever text a resource holds, and every provider module keeps
- * exporting `operations`. The provider ignores `__provider` when it diffs, so the next `up` plans no
- * change and stores the new text in the inputs; the outputs keep the old text until the resource
- * next changes (test/e2e/project-upgrade.test.ts).
+ * A resource may hold another provider text (the serialiser's, or one that loads
+ * `provider/<module>.ts` and calls its `operations`): the provider process runs whichever text a
+ * resource holds, so every provider module exports `operations`. The provider ignores
+ * `__provider` when it diffs: the next `up` stores this text in the inputs without a change, and
+ * the outputs keep the other until the resource next changes (test/e2e/project-upgrade.test.ts).
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { Inputs } from "@pulumi/pulumi/output";
@@ -35,11 +34,38 @@ import { CustomResource, type CustomResourceOptions } from "@pulumi/pulumi/resou
 /** The operations every provider module serves, as the provider process calls them. */
 export const OPERATIONS = ["check", "diff", "create", "read", "update", "delete"] as const;
 
-/** What a provider module (e.g. `provider/template-database.ts`) exports under `operations`. */
+/** A provider module's operations as the provider process calls them: with the engine's untyped values. */
 export type ProviderOperations = Required<Pick<pulumi.dynamic.ResourceProvider, (typeof OPERATIONS)[number]>>;
 
-/** The pgfleet modules under provider/ that serve a dynamic resource type. */
-export type ProviderModule = "template-database" | "project-role" | "backup-plan" | "rls-table";
+/**
+ * A provider module's operations with its resource's types: `check` gets the stored inputs (none
+ * for a new resource) and the new ones; `diff`, `read`, `update` and `delete` get the state.
+ */
+export interface Operations<Inputs, Outputs> {
+  check: (olds: Partial<Inputs>, news: Inputs) => Promise<pulumi.dynamic.CheckResult<Inputs>>;
+  diff: (id: string, olds: Outputs, news: Inputs) => Promise<pulumi.dynamic.DiffResult>;
+  create: (inputs: Inputs) => Promise<pulumi.dynamic.CreateResult<Outputs>>;
+  read: (id: string, props: Outputs) => Promise<pulumi.dynamic.ReadResult<Outputs>>;
+  update: (id: string, olds: Outputs, news: Inputs) => Promise<pulumi.dynamic.UpdateResult<Outputs>>;
+  delete: (id: string, props: Outputs) => Promise<void>;
+}
+
+/**
+ * What a provider module exports as `operations`: all six, typed by its inputs and outputs (the
+ * object is returned as it is; provider/runtime.ts hands it to the provider process).
+ */
+export function defineOperations<Inputs, Outputs>(
+  operations: Operations<Inputs, Outputs>,
+): Operations<Inputs, Outputs> {
+  return operations;
+}
+
+/**
+ * The module names the provider texts store, one per dynamic resource type; provider/runtime.ts
+ * maps each to the file serving it. A stored name stays servable as long as stacks may hold it.
+ */
+export type ProviderModule =
+  "template-database" | "project-role" | "backup-plan" | "rls-table" | "applied-migrations";
 
 /** The input under which the provider process finds a dynamic resource's provider text. */
 const PROVIDER_KEY = "__provider";
@@ -64,7 +90,7 @@ const CONFIGURE = [
 ].join("");
 
 /**
- * The `__provider` text of every resource served by `provider/<moduleName>.ts`: a module whose
+ * The `__provider` text of every resource served by the provider module `moduleName`: a module whose
  * `handler()` returns `{ pgfleetModule, configure }`. One text per module, the same in every
  * program and stack.
  */
@@ -73,8 +99,8 @@ export function providerModuleText(moduleName: ProviderModule): string {
 }
 
 /**
- * A pgfleet dynamic resource: engine type `pulumi-nodejs:dynamic/pgfleet:<type>`, served by
- * `provider/<moduleName>.ts` in the dynamic-provider process.
+ * A pgfleet dynamic resource: engine type `pulumi-nodejs:dynamic/pgfleet:<type>`, served by the
+ * provider module `moduleName` (provider/runtime.ts) in the dynamic-provider process.
  */
 export abstract class DynamicResource extends CustomResource {
   protected constructor(

@@ -16,7 +16,7 @@
  *
  * The provider captures nothing: its stored text names this module (provider/dynamic.ts) and
  * loads `operations` from this module in the provider process; the admin connection arrives as a
- * (secret) input and `pg` is required inside `connect` (provider/db-client.ts).
+ * (secret) input and `pg` is required inside `connect` (db/client.ts).
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { secret } from "@pulumi/pulumi/output";
@@ -38,10 +38,19 @@ import {
   type RlsStatement,
   type RlsTableState,
 } from "../core/rls";
-import { sqlStateOf } from "../core/errors";
-import { connect, type DbClient, type ServerConnection } from "./db-client";
-import { DynamicResource, type ProviderOperations } from "./dynamic";
-import { ident, qualified } from "./sql";
+import { quoted } from "../core/printable";
+import {
+  close,
+  closing,
+  connectProject,
+  inTransaction,
+  type DbClient,
+  type ServerConnection,
+} from "../db/client";
+import { hasSqlState, SQLSTATE } from "../db/errors";
+import { defineOperations, DynamicResource } from "./dynamic";
+import { ident, qualified } from "../core/sql";
+import { hasUnknown, UNKNOWN } from "../core/unknown-values";
 
 /** The inputs of an `RlsTable`, resolved. */
 export interface RlsTableInputs {
@@ -65,6 +74,58 @@ export interface RlsTableOutputs {
   onRemove: RlsOnRemove;
 }
 
+/** Inputs of `RlsTable`. */
+export interface RlsTableArgs {
+  /** Admin connection to the server (passed on as a secret). A host/port change replaces. */
+  server: pulumi.Input<ServerConnection>;
+  /** The database holding the table. A change replaces. */
+  database: pulumi.Input<string>;
+  /** The table, optionally schema-qualified. A change replaces. */
+  table: pulumi.Input<string>;
+  /** Enable row-level security. @default true (updates in place) */
+  enable?: pulumi.Input<boolean>;
+  /** Force row-level security on the table owner too. @default false (updates in place) */
+  force?: pulumi.Input<boolean>;
+  /** The policies; every other policy on the table is dropped. Changes update in place. */
+  policies: pulumi.Input<pulumi.Input<RlsPolicySpec>[]>;
+  /** What deleting the resource does: drop its policies and disable RLS, or keep. @default "disable" */
+  onRemove?: pulumi.Input<RlsOnRemove>;
+}
+
+/** Row-level security of one table (engine type `pulumi-nodejs:dynamic/pgfleet:RlsTable`). */
+export class RlsTable extends DynamicResource {
+  declare readonly database: pulumi.Output<string>;
+  declare readonly table: pulumi.Output<string>;
+  /** Whether RLS is enabled on the table (as last read from the server). */
+  declare readonly enable: pulumi.Output<boolean>;
+  /** Whether RLS is forced on the table (as last read from the server). */
+  declare readonly force: pulumi.Output<boolean>;
+  /** The policies with what the server printed back for their expressions. */
+  declare readonly policies: pulumi.Output<RlsPolicyState[]>;
+  declare readonly onRemove: pulumi.Output<RlsOnRemove>;
+
+  constructor(name: string, args: RlsTableArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      "rls-table",
+      "RlsTable",
+      name,
+      {
+        server: secret(args.server),
+        database: args.database,
+        table: args.table,
+        enable: args.enable ?? true,
+        force: args.force ?? false,
+        policies: args.policies,
+        onRemove: args.onRemove ?? "disable",
+      },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "server"] },
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider operations (run in the dynamic-provider process).
+
 /** The table as the server has it, or undefined when there is no such table. */
 interface TableInfo {
   schema: string;
@@ -72,16 +133,6 @@ interface TableInfo {
   kind: string;
   enabled: boolean;
   forced: boolean;
-}
-
-/** Placeholder the engine sends for values not known during preview. */
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-
-function hasUnknown(value: unknown): boolean {
-  if (value === UNKNOWN) return true;
-  if (Array.isArray(value)) return value.some(hasUnknown);
-  if (value !== null && typeof value === "object") return Object.values(value).some(hasUnknown);
-  return false;
 }
 
 function sameServer(a: ServerConnection | undefined, b: ServerConnection | undefined): boolean {
@@ -101,15 +152,35 @@ function serverMessage(err: unknown): string {
   return msg;
 }
 
-async function openDatabase(server: ServerConnection, database: string, table: string): Promise<DbClient> {
+/**
+ * An admin session in the project database for `table`. It runs only DDL (RLS switches, policies:
+ * expressions are parsed, never evaluated) and catalog reads, so no tenant code. The table's
+ * schema (`public` when unqualified) follows pg_catalog on the path: policy expressions and the
+ * table name resolve there as the stack author wrote them, and never in a `"$user"` schema.
+ */
+async function connectTable(server: ServerConnection, database: string, table: string): Promise<DbClient> {
+  const client = await connectProject(server, database);
+  const dot = table.indexOf(".");
+  const schema = dot < 0 ? "public" : table.slice(0, dot);
   try {
-    return await connect(server, database);
+    await client.query(`SET search_path = pg_catalog, ${ident(schema)}, pg_temp`);
   } catch (err) {
-    if (sqlStateOf(err) === "3D000") {
-      throw new Error(
-        `RlsTable ${where(database, table)}: database "${database}" does not exist on ${server.host}:${server.port}`,
-      );
-    }
+    await close(client);
+    throw err;
+  }
+  return client;
+}
+
+/** {@link connectTable}, or undefined when the database does not exist; any other failure names the table. */
+async function openTable(
+  server: ServerConnection,
+  database: string,
+  table: string,
+): Promise<DbClient | undefined> {
+  try {
+    return await connectTable(server, database, table);
+  } catch (err) {
+    if (hasSqlState(err, SQLSTATE.invalidCatalogName)) return undefined;
     throw new Error(`RlsTable ${where(database, table)}: cannot connect: ${serverMessage(err)}`);
   }
 }
@@ -161,8 +232,15 @@ async function readPolicies(client: DbClient, info: TableInfo): Promise<ActualPo
   }));
 }
 
-async function rollback(client: DbClient): Promise<void> {
-  await client.query("ROLLBACK").catch(() => undefined);
+/**
+ * Pins, for the transaction, the settings that change how the server splits SQL text into tokens,
+ * so it reads the statements as the parser did at validation (a database or role may set them
+ * otherwise). The expressions are also sent in a setting-independent form (core/rls.ts).
+ */
+async function pinLexing(client: DbClient): Promise<void> {
+  await client.query(
+    "SET LOCAL standard_conforming_strings = on; SET LOCAL backslash_quote = safe_encoding; SET LOCAL client_encoding = 'UTF8'",
+  );
 }
 
 /**
@@ -173,66 +251,65 @@ async function apply(inputs: RlsTableInputs, known: RlsPolicyState[]): Promise<R
   await loadSqlParser();
   const { server, database, table } = inputs;
   const at = where(database, table);
-  const client = await openDatabase(server, database, table);
-  try {
-    await client.query("BEGIN");
-    await client.query("SET LOCAL lock_timeout = '60s'");
-    const info = await readTableInfo(client, table);
-    if (!info) throw new Error(`RlsTable ${at}: the table does not exist in database "${database}"`);
-    if (info.kind !== "r" && info.kind !== "p") {
-      throw new Error(
-        `RlsTable ${at}: "${table}" is not a table (relkind ${info.kind}): row-level security needs a table`,
-      );
-    }
-
-    const wanted = [...new Set(inputs.policies.flatMap((p) => normalizeRoles(p.roles)))].filter(
-      (r) => r !== "public",
-    );
-    if (wanted.length > 0) {
-      const missing = await client.query<{ role: string }>(
-        "SELECT r AS role FROM unnest($1::text[]) AS r WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) ORDER BY 1",
-        [wanted],
-      );
-      if (missing.rows.length > 0) {
-        const parts = missing.rows.map((m) => {
-          const users = inputs.policies
-            .filter((p) => (p.roles ?? []).includes(m.role))
-            .map((p) => `"${p.name}"`);
-          return `role "${m.role}" (policy ${users.join(", ")})`;
-        });
+  const client = await openTable(server, database, table);
+  if (!client) {
+    throw new Error(`RlsTable ${at}: database "${database}" does not exist on ${server.host}:${server.port}`);
+  }
+  return closing(client, (client) =>
+    inTransaction(client, async () => {
+      await pinLexing(client);
+      await client.query("SET LOCAL lock_timeout = '60s'");
+      const info = await readTableInfo(client, table);
+      if (!info) throw new Error(`RlsTable ${at}: the table does not exist in database "${database}"`);
+      if (info.kind !== "r" && info.kind !== "p") {
         throw new Error(
-          `RlsTable ${at}: ${parts.join("; ")} does not exist on the server of database "${database}"`,
+          `RlsTable ${at}: "${table}" is not a table (relkind ${info.kind}): row-level security needs a table`,
         );
       }
-    }
 
-    await client.query(`LOCK TABLE ${qualified(table)} IN ACCESS EXCLUSIVE MODE`);
-    const current: RlsTableState = {
-      enabled: info.enabled,
-      forced: info.forced,
-      policies: mergeActualPolicies(await readPolicies(client, info), known),
-    };
-    const plan: RlsPlan = planRlsTable(inputs, current);
-    for (const st of plan.statements) await runStatement(client, st, at);
+      const wanted = [...new Set(inputs.policies.flatMap((p) => normalizeRoles(p.roles)))].filter(
+        (r) => r !== "public",
+      );
+      if (wanted.length > 0) {
+        const missing = await client.query<{ role: string }>(
+          "SELECT r AS role FROM unnest($1::text[]) AS r WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) ORDER BY 1",
+          [wanted],
+        );
+        if (missing.rows.length > 0) {
+          const parts = missing.rows.map((m) => {
+            const users = inputs.policies
+              .filter((p) => (p.roles ?? []).includes(m.role))
+              .map((p) => `"${p.name}"`);
+            return `role ${quoted(m.role)} (policy ${users.join(", ")})`;
+          });
+          throw new Error(
+            `RlsTable ${at}: ${parts.join("; ")} does not exist on the server of database "${database}"`,
+          );
+        }
+      }
 
-    const after = await readTableInfo(client, table);
-    const actual = await readPolicies(client, info);
-    await client.query("COMMIT");
-    return {
-      server,
-      database,
-      table,
-      enable: after?.enabled ?? inputs.enable ?? true,
-      force: after?.forced ?? inputs.force ?? false,
-      policies: appliedState(inputs.policies, actual),
-      onRemove: inputs.onRemove ?? "disable",
-    };
-  } catch (err) {
-    await rollback(client);
-    throw err;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+      await client.query(`LOCK TABLE ${qualified(table)} IN ACCESS EXCLUSIVE MODE`);
+      const current: RlsTableState = {
+        enabled: info.enabled,
+        forced: info.forced,
+        policies: mergeActualPolicies(await readPolicies(client, info), known),
+      };
+      const plan: RlsPlan = planRlsTable(inputs, current);
+      for (const st of plan.statements) await runStatement(client, st, at);
+
+      const after = await readTableInfo(client, table);
+      const actual = await readPolicies(client, info);
+      return {
+        server,
+        database,
+        table,
+        enable: after?.enabled ?? inputs.enable ?? true,
+        force: after?.forced ?? inputs.force ?? false,
+        policies: appliedState(inputs.policies, actual),
+        onRemove: inputs.onRemove ?? "disable",
+      };
+    }),
+  );
 }
 
 async function runStatement(client: DbClient, st: RlsStatement, at: string): Promise<void> {
@@ -255,11 +332,7 @@ function withDefaults(news: RlsTableInputs): RlsTableInputs {
   };
 }
 
-type RlsTableOperations = Required<
-  Pick<pulumi.dynamic.ResourceProvider<RlsTableInputs, RlsTableOutputs>, keyof ProviderOperations>
->;
-
-const rlsTableOperations: RlsTableOperations = {
+export const operations = defineOperations<RlsTableInputs, RlsTableOutputs>({
   async check(_olds, news) {
     const inputs = withDefaults(news);
     const failures: pulumi.dynamic.CheckFailure[] = [];
@@ -324,110 +397,42 @@ const rlsTableOperations: RlsTableOperations = {
       throw new Error(`RlsTable ${id}: cannot read a table without its server, database and table in state`);
     }
     const { server, database, table } = props;
-    let client: DbClient;
-    try {
-      client = await connect(server, database);
-    } catch (err) {
-      if (sqlStateOf(err) === "3D000") return { id: "", props: {} as RlsTableOutputs }; // database gone
-      throw new Error(`RlsTable ${where(database, table)}: cannot connect: ${serverMessage(err)}`);
-    }
-    try {
+    const opened = await openTable(server, database, table);
+    if (!opened) return { id: "", props: {} as RlsTableOutputs }; // database gone
+    return closing(opened, async (client) => {
       const info = await readTableInfo(client, table);
       if (!info) return { id: "", props: {} as RlsTableOutputs }; // table gone
       const policies = mergeActualPolicies(await readPolicies(client, info), props.policies ?? []);
       return { id, props: { ...props, enable: info.enabled, force: info.forced, policies } };
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+    });
   },
 
   async delete(_id, props) {
     if ((props.onRemove ?? "disable") === "keep") return;
     const { server, database, table } = props;
-    let client: DbClient;
-    try {
-      client = await connect(server, database);
-    } catch (err) {
-      if (sqlStateOf(err) === "3D000") return; // the database is gone, and its policies with it
-      throw new Error(`RlsTable ${where(database, table)}: cannot connect: ${serverMessage(err)}`);
-    }
-    try {
-      await client.query("BEGIN");
-      const info = await readTableInfo(client, table);
-      if (info) {
-        const statements: RlsStatement[] = (props.policies ?? []).map((p) => ({
-          kind: "drop",
-          policy: p.name,
-          sql: `DROP POLICY IF EXISTS ${ident(p.name)} ON ${qualified(table)}`,
-        }));
-        statements.push({ kind: "table", sql: `ALTER TABLE ${qualified(table)} DISABLE ROW LEVEL SECURITY` });
-        statements.push({
-          kind: "table",
-          sql: `ALTER TABLE ${qualified(table)} NO FORCE ROW LEVEL SECURITY`,
-        });
-        for (const st of statements) await runStatement(client, st, where(database, table));
-      }
-      await client.query("COMMIT");
-    } catch (err) {
-      await rollback(client);
-      throw err;
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  },
-};
-
-/** The provider operations, run in the dynamic-provider process (provider/dynamic.ts). */
-export const operations: ProviderOperations = rlsTableOperations as ProviderOperations;
-
-/** The same operations with their types, for the integration tests (they call them directly). */
-export const rlsTableOperationsForTests: RlsTableOperations = rlsTableOperations;
-
-/** Inputs of `RlsTable`. */
-export interface RlsTableArgs {
-  /** Admin connection to the server (passed on as a secret). A host/port change replaces. */
-  server: pulumi.Input<ServerConnection>;
-  /** The database holding the table. A change replaces. */
-  database: pulumi.Input<string>;
-  /** The table, optionally schema-qualified. A change replaces. */
-  table: pulumi.Input<string>;
-  /** Enable row-level security. @default true (updates in place) */
-  enable?: pulumi.Input<boolean>;
-  /** Force row-level security on the table owner too. @default false (updates in place) */
-  force?: pulumi.Input<boolean>;
-  /** The policies; every other policy on the table is dropped. Changes update in place. */
-  policies: pulumi.Input<pulumi.Input<RlsPolicySpec>[]>;
-  /** What deleting the resource does: drop its policies and disable RLS, or keep. @default "disable" */
-  onRemove?: pulumi.Input<RlsOnRemove>;
-}
-
-/** Row-level security of one table (engine type `pulumi-nodejs:dynamic/pgfleet:RlsTable`). */
-export class RlsTable extends DynamicResource {
-  declare readonly database: pulumi.Output<string>;
-  declare readonly table: pulumi.Output<string>;
-  /** Whether RLS is enabled on the table (as last read from the server). */
-  declare readonly enable: pulumi.Output<boolean>;
-  /** Whether RLS is forced on the table (as last read from the server). */
-  declare readonly force: pulumi.Output<boolean>;
-  /** The policies with what the server printed back for their expressions. */
-  declare readonly policies: pulumi.Output<RlsPolicyState[]>;
-  declare readonly onRemove: pulumi.Output<RlsOnRemove>;
-
-  constructor(name: string, args: RlsTableArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      "rls-table",
-      "RlsTable",
-      name,
-      {
-        server: secret(args.server),
-        database: args.database,
-        table: args.table,
-        enable: args.enable ?? true,
-        force: args.force ?? false,
-        policies: args.policies,
-        onRemove: args.onRemove ?? "disable",
-      },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "server"] },
+    const opened = await openTable(server, database, table);
+    if (!opened) return; // the database is gone, and its policies with it
+    await closing(opened, (client) =>
+      inTransaction(client, async () => {
+        await pinLexing(client);
+        const info = await readTableInfo(client, table);
+        if (info) {
+          const statements: RlsStatement[] = (props.policies ?? []).map((p) => ({
+            kind: "drop",
+            policy: p.name,
+            sql: `DROP POLICY IF EXISTS ${ident(p.name)} ON ${qualified(table)}`,
+          }));
+          statements.push({
+            kind: "table",
+            sql: `ALTER TABLE ${qualified(table)} DISABLE ROW LEVEL SECURITY`,
+          });
+          statements.push({
+            kind: "table",
+            sql: `ALTER TABLE ${qualified(table)} NO FORCE ROW LEVEL SECURITY`,
+          });
+          for (const st of statements) await runStatement(client, st, where(database, table));
+        }
+      }),
     );
-  }
-}
+  },
+});

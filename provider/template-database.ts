@@ -1,120 +1,106 @@
 /**
  * TemplateDatabase: a project database cloned from a template database, with the project's
- * LOGIN role (provider/project-role.ts) (engine type `pulumi-nodejs:dynamic/pgfleet:TemplateDatabase`).
+ * LOGIN role (provider/roles.ts) (engine type `pulumi-nodejs:dynamic/pgfleet:TemplateDatabase`).
  * Database and role are one resource: one engine step and one state entry per project.
  *
- * - check: validates with the naming module; generates the name once when none is given and
- *   keeps it (from the previous inputs) on every later run;
+ * - check: validates with the naming module; when no name is given, derives one (and the ref)
+ *   from the project's stack and key, so preview and up agree, and keeps a stored one; refuses
+ *   at preview a new project whose database this stack made for another key;
  * - create: `CREATE DATABASE … TEMPLATE … [STRATEGY …] OWNER … CONNECTION LIMIT …` over a
  *   maintenance connection that never sits in the template; a busy template is waited for,
  *   terminated or reported as TEMPLATE_BUSY as configured; marks the database with
  *   `COMMENT ON DATABASE` so a re-run after a crash adopts it, while a database without our
- *   mark is DATABASE_ALREADY_EXISTS;
+ *   mark is DATABASE_ALREADY_EXISTS; the template and pgfleet_catalog are closed to PUBLIC, and a
+ *   template carrying a pgfleet mark (a project database of any stack) is refused unless
+ *   `allowedTemplates` names it;
  * - diff/update: a template change is not a change (existing projects keep their schema, seed
  *   000); rename is `ALTER DATABASE … RENAME`; owner and connection limit change in place;
  * - the role `<database>_owner` is created (or adopted) with the database, renamed with it,
- *   created again with the same password when it is gone, and dropped when the project is deleted;
- * - read: drift (gone, renamed, owner or limit changed; role gone, PUBLIC able to connect);
- * - delete: the role is dropped, the database follows the deletion policy (retain, drop,
- *   backup-then-drop).
+ *   created again with the same password when it is gone, and dropped after the database (not
+ *   under `retain`); on create, what template migrations made in the clone (owned by the
+ *   template-migration role, provider/roles.ts) is reassigned to it, tracking table included, so
+ *   the project's own migrations can alter it;
+ * - read: drift (gone, renamed, owner or limit changed; role gone, PUBLIC able to connect, role
+ *   attributes, memberships or password changed: `roleDrift`);
+ * - delete: follows the deletion policy: `retain` keeps database, role and backups; `drop` drops
+ *   the database, then the role; `backup-then-drop` dumps and verifies first, and keeps both when
+ *   that fails.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { secret } from "@pulumi/pulumi/output";
-import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
-import { PgfleetError } from "../core/errors";
+import { finalBackupOfProject, keepBackups } from "../backup/final-backup";
+import { PgfleetError, errorText } from "../core/errors";
+import { projectTemplateRefusal } from "../core/template-selection";
+import { CATALOG_DATABASE, derivedSuffix, generateDatabaseName } from "../core/naming";
 import {
-  RESERVED_DATABASE_NAMES,
-  generateDatabaseName,
-  newNameSuffix,
-  roleNameFor,
-  validateDatabaseName,
-} from "../core/naming";
-import { withClient, type DbClient, type ServerConnection } from "./db-client";
-import { DynamicResource, type ProviderOperations } from "./dynamic";
+  AUTO_FILE_COPY_THRESHOLD_BYTES,
+  validateProjectSpec,
+  withProjectDefaults,
+  type CloneStrategy,
+  type DeletionPolicy,
+  type ProjectSettings,
+  type ProjectSpec,
+} from "../core/project-spec";
+import { closing, withProjectClient, type DbClient, type ServerConnection } from "../db/client";
+import { hasSqlState, mapError, SQLSTATE } from "../db/errors";
+import {
+  clearCloneIntent,
+  cloneIntentsOf,
+  formatMark,
+  parseMark,
+  recordCloneIntent,
+  sameOwner,
+  type OwnershipMark,
+} from "../db/marks";
+import {
+  closeToPublic,
+  connectMaintenance,
+  serverVersionNum,
+  sessionsIn,
+  sleep,
+  terminateSessions,
+  withAdmin,
+} from "../db/session";
+import { ident, literal } from "../core/sql";
+import { differs, UNKNOWN } from "../core/unknown-values";
+import { defineOperations, DynamicResource } from "./dynamic";
 import {
   type RoleTarget,
   convergeRole,
   dropRole,
   ensureRole,
+  handOverMigrated,
   newPassword,
   readRole,
-  roleNameProblems,
   type RoleState,
-} from "./project-role";
-import {
-  clearCloneIntent,
-  cloneIntentsOf,
-  connectMaintenance,
-  formatMark,
-  mapError,
-  parseMark,
-  recordCloneIntent,
-  sameOwner,
-  serverVersionNum,
-  sessionsIn,
-  sleep,
-  terminateSessions,
-} from "./server-session";
-import { ident, literal } from "./sql";
+} from "./roles";
 
-export const DELETION_POLICIES = ["retain", "drop", "backup-then-drop"] as const;
-export type DeletionPolicy = (typeof DELETION_POLICIES)[number];
-export const CLONE_STRATEGIES = ["auto", "WAL_LOG", "FILE_COPY"] as const;
-export type CloneStrategy = (typeof CLONE_STRATEGIES)[number];
-export const TEMPLATE_BUSY_MODES = ["fail", "wait", "terminate"] as const;
-export type TemplateBusyMode = (typeof TEMPLATE_BUSY_MODES)[number];
+/** A value as a Pulumi input: the value, a promise or an output of it; a list's items may each be one. */
+export type InputOf<T> = [T] extends [readonly (infer E)[]]
+  ? pulumi.Input<pulumi.Input<E>[]>
+  : pulumi.Input<T>;
+/** Every property of `T` as a Pulumi input (optional ones stay optional). */
+export type Inputs<T> = { [K in keyof T]: InputOf<NonNullable<T[K]>> };
 
-/** Templates at least this large are cloned with FILE_COPY under `auto` (PostgreSQL ≥ 15). */
-export const AUTO_FILE_COPY_THRESHOLD_BYTES = 32 * 1024 * 1024;
-
-/** Where `backup-then-drop` writes the final dump. */
-export interface FinalBackupOptions {
-  destination: string;
-  compressionLevel?: number;
-  verify?: "list" | "restore";
-}
-
-/** The resolved inputs of a TemplateDatabase (what the provider receives). */
-export interface TemplateDatabaseInputs {
+/** What a TemplateDatabase gets besides the project's settings: the server and the project's identity. */
+export interface ProjectTarget {
+  /** The server's admin connection. Stored as a secret. */
   server: ServerConnection;
   /** `<project>/<stack>`: written into the ownership mark. */
   stack: string;
   /** The project's stable key in the stack (its config name); part of the ownership mark. */
   key: string;
+  /** The project's stable reference. @default derived by check from stack and key, then kept in state */
   ref: string;
-  displayName: string;
-  /** Set by check when the user gave none (`nameSource: "generated"`). */
-  databaseName?: string;
-  nameSource?: "explicit" | "generated";
-  template: string;
-  /** The database's owner. @default the admin connection's user */
-  owner?: string;
-  connectionLimit: number;
-  /** The project role's connection limit (-1 = no limit). */
-  roleConnectionLimit: number;
-  strategy: CloneStrategy;
-  deletionPolicy: DeletionPolicy;
-  templateBusy: TemplateBusyMode;
-  templateBusyTimeoutSeconds: number;
-  reservedNames?: string[];
-  extensions?: string[];
-  finalBackup?: FinalBackupOptions;
 }
 
-/** Inputs that only matter when cloning (or, for the name, in `check`): not kept in the outputs. */
-const CLONE_ONLY = [
-  "strategy",
-  "templateBusy",
-  "templateBusyTimeoutSeconds",
-  "reservedNames",
-  "nameSource",
-] as const;
-
-/** The outputs as stored: without the clone-only inputs (state is written after every step). */
-function stored(outs: TemplateDatabaseOutputs): TemplateDatabaseOutputs {
-  const kept: Record<string, unknown> = { ...outs };
-  for (const key of CLONE_ONLY) delete kept[key];
-  return kept as unknown as TemplateDatabaseOutputs;
+/**
+ * The checked inputs of a TemplateDatabase (what create, update and diff receive): the project's
+ * settings (core/project-spec.ts), defaults applied, and its target. When no database name is
+ * given, check sets one (`nameSource: "generated"`).
+ */
+export interface TemplateDatabaseInputs extends ProjectSpec, ProjectTarget {
+  nameSource?: "explicit" | "generated";
 }
 
 /** The outputs: the inputs (but the clone-only ones) plus what creation found out. */
@@ -134,25 +120,10 @@ export interface TemplateDatabaseOutputs
   oid: number;
 }
 
-export interface TemplateDatabaseArgs {
-  server: pulumi.Input<ServerConnection>;
-  stack: pulumi.Input<string>;
-  key: pulumi.Input<string>;
-  ref?: pulumi.Input<string>;
-  displayName: pulumi.Input<string>;
-  databaseName?: pulumi.Input<string>;
-  template: pulumi.Input<string>;
-  owner?: pulumi.Input<string>;
-  connectionLimit?: pulumi.Input<number>;
-  roleConnectionLimit?: pulumi.Input<number>;
-  strategy?: pulumi.Input<CloneStrategy>;
-  deletionPolicy?: pulumi.Input<DeletionPolicy>;
-  templateBusy?: pulumi.Input<TemplateBusyMode>;
-  templateBusyTimeoutSeconds?: pulumi.Input<number>;
-  reservedNames?: pulumi.Input<pulumi.Input<string>[]>;
-  extensions?: pulumi.Input<pulumi.Input<string>[]>;
-  finalBackup?: pulumi.Input<FinalBackupOptions>;
-}
+/** A TemplateDatabase's arguments: the project's settings (those with a default may be left out) and its target. */
+export type TemplateDatabaseArgs = Inputs<
+  ProjectSettings & Omit<ProjectTarget, "ref"> & Partial<Pick<ProjectTarget, "ref">>
+>;
 
 /** The dynamic resource. Components use it; see components/project-database.ts. */
 export class TemplateDatabase extends DynamicResource {
@@ -170,16 +141,12 @@ export class TemplateDatabase extends DynamicResource {
   declare readonly roleName: pulumi.Output<string>;
   /** Secret. */
   declare readonly password: pulumi.Output<string>;
+  /** True when the last refresh could not compare the role's password (pg_authid unreadable). */
+  declare readonly passwordUnchecked: pulumi.Output<boolean | undefined>;
 
   constructor(name: string, args: TemplateDatabaseArgs, opts?: pulumi.CustomResourceOptions) {
     const props = {
-      ...args,
-      connectionLimit: args.connectionLimit ?? -1,
-      roleConnectionLimit: args.roleConnectionLimit ?? -1,
-      strategy: args.strategy ?? "auto",
-      deletionPolicy: args.deletionPolicy ?? "retain",
-      templateBusy: args.templateBusy ?? "wait",
-      templateBusyTimeoutSeconds: args.templateBusyTimeoutSeconds ?? 30,
+      ...withProjectDefaults(args),
       server: secret(args.server),
       ref: args.ref,
       databaseName: args.databaseName,
@@ -191,6 +158,7 @@ export class TemplateDatabase extends DynamicResource {
       oid: undefined,
       roleName: undefined,
       password: undefined,
+      passwordUnchecked: undefined,
     };
     super("template-database", "TemplateDatabase", name, props, {
       ...opts,
@@ -202,105 +170,95 @@ export class TemplateDatabase extends DynamicResource {
 // ---------------------------------------------------------------------------------------------
 // Provider operations (run in the dynamic-provider process).
 
-const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+/** Inputs that only matter when cloning (or, for the name, in `check`): not kept in the outputs. */
+const CLONE_ONLY = [
+  "strategy",
+  "templateBusy",
+  "templateBusyTimeoutSeconds",
+  "reservedNames",
+  "allowedTemplates",
+  "nameSource",
+] as const;
 
-/** How the engine hands a dynamic provider's `check` a value that is not known yet. */
-const UNKNOWN: string = unknownValue;
+/** The outputs as stored: without the clone-only inputs (state is written after every step). */
+function stored(outs: TemplateDatabaseOutputs): TemplateDatabaseOutputs {
+  const kept: Record<string, unknown> = { ...outs };
+  for (const key of CLONE_ONLY) delete kept[key];
+  return kept as unknown as TemplateDatabaseOutputs;
+}
 
 function checkInputs(news: TemplateDatabaseInputs): pulumi.dynamic.CheckFailure[] {
-  const failures: pulumi.dynamic.CheckFailure[] = [];
-  const fail = (property: string, reason: string) => failures.push({ property, reason });
-  const reserved = [...RESERVED_DATABASE_NAMES, ...(news.reservedNames ?? [])];
-  for (const p of validateDatabaseName(news.databaseName ?? "", { extraReserved: news.reservedNames })) {
-    fail("databaseName", `[${p.code}] project "${news.displayName}": ${p.message}`);
-  }
-  if (typeof news.template !== "string" || news.template.trim() === "") {
-    fail("template", `project "${news.displayName}": template must name a database`);
-  } else if (news.template === news.databaseName) {
-    fail(
-      "template",
-      `[INVALID_DATABASE_NAME] project "${news.displayName}": a database cannot be its own template`,
+  return validateProjectSpec(news).map((p) => ({ property: p.field, reason: p.message }));
+}
+
+/**
+ * At preview, for a project new to the stack that names its database: a database of that name
+ * that carries this stack's mark for another project key means the project's identity changed
+ * (its key comes from `key`, else `databaseName`, else the display name). Creating would fail and
+ * the old project's delete could drop the data, so the change is refused before anything runs.
+ * Best effort: an unreachable server is left to create, which reports it.
+ */
+async function identityFailure(inputs: TemplateDatabaseInputs): Promise<string | undefined> {
+  const server = inputs.server as unknown;
+  if (typeof server !== "object" || server === null || typeof inputs.databaseName !== "string")
+    return undefined;
+  const databaseName = inputs.databaseName;
+  try {
+    return await withAdmin(
+      inputs.server,
+      async (client) => {
+        const row = await findDatabase(client, databaseName);
+        const mark = parseMark(row?.comment);
+        if (!mark || mark.stack !== inputs.stack || mark.key === inputs.key) return undefined;
+        return (
+          `[DATABASE_ALREADY_EXISTS] project "${inputs.displayName}": database "${inputs.databaseName}" belongs to this stack's ` +
+          `project key "${mark.key}", but this project's key is now "${inputs.key}", so the engine would create a new ` +
+          `project and delete the old one (with deletionPolicy "drop", dropping its data); set key: "${mark.key}" on the ` +
+          "project to keep it (the key, not the display name, identifies a project)"
+        );
+      },
+      { avoid: inputs.template, shared: true },
     );
-  } else if (reserved.includes(news.databaseName ?? "") && news.databaseName === news.template) {
-    fail("template", `project "${news.displayName}": template "${news.template}" is reserved`);
+  } catch {
+    return undefined;
   }
-  if (!isInt(news.connectionLimit) || news.connectionLimit < -1) {
-    fail(
-      "connectionLimit",
-      `project "${news.displayName}": connectionLimit must be an integer ≥ -1 (-1 = no limit), got ${news.connectionLimit}`,
-    );
-  }
-  if (!isInt(news.roleConnectionLimit) || news.roleConnectionLimit < -1) {
-    fail(
-      "roleConnectionLimit",
-      `project "${news.displayName}": the owner role's connectionLimit must be an integer ≥ -1 (-1 = no limit), got ${news.roleConnectionLimit}`,
-    );
-  }
-  if (typeof news.databaseName === "string" && validateDatabaseName(news.databaseName).length === 0) {
-    for (const reason of roleNameProblems(roleNameFor(news.databaseName))) {
-      fail("databaseName", `project "${news.displayName}": ${reason}`);
-    }
-  }
-  const oneOf = (property: keyof TemplateDatabaseInputs, allowed: readonly string[]) => {
-    const value = news[property];
-    if (!allowed.includes(value as string)) {
-      fail(
-        property,
-        `project "${news.displayName}": ${property} must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`,
-      );
-    }
-  };
-  oneOf("strategy", CLONE_STRATEGIES);
-  oneOf("deletionPolicy", DELETION_POLICIES);
-  oneOf("templateBusy", TEMPLATE_BUSY_MODES);
-  if (typeof news.templateBusyTimeoutSeconds !== "number" || news.templateBusyTimeoutSeconds < 0) {
-    fail("templateBusyTimeoutSeconds", `project "${news.displayName}": must be a number of seconds ≥ 0`);
-  }
-  if (news.deletionPolicy === "backup-then-drop" && !news.finalBackup?.destination) {
-    fail(
-      "finalBackup",
-      `project "${news.displayName}": deletionPolicy "backup-then-drop" needs a backup destination`,
-    );
-  }
-  for (const ext of news.extensions ?? []) {
-    if (!/^[a-z0-9_-]+$/.test(ext))
-      fail("extensions", `project "${news.displayName}": "${ext}" is not an extension name`);
-  }
-  return failures;
 }
 
 async function check(
   olds: Partial<TemplateDatabaseInputs>,
   news: TemplateDatabaseInputs,
 ): Promise<pulumi.dynamic.CheckResult> {
-  const inputs: TemplateDatabaseInputs = {
-    ...news,
-    connectionLimit: news.connectionLimit ?? -1,
-    roleConnectionLimit: news.roleConnectionLimit ?? -1,
-    strategy: news.strategy ?? "auto",
-    deletionPolicy: news.deletionPolicy ?? "retain",
-    templateBusy: news.templateBusy ?? "wait",
-    templateBusyTimeoutSeconds: news.templateBusyTimeoutSeconds ?? 30,
-  };
+  const inputs: TemplateDatabaseInputs = withProjectDefaults(news);
+  // The key written into the ownership mark stays the one the project was created with (a stack
+  // of an earlier pgfleet derived it from the display name; aliases keep its URN).
+  if (olds.key) inputs.key = olds.key;
+  const isNew = olds.key === undefined;
+  // Derived from what identifies the project, so every preview, the `up` and a re-run after a
+  // crash name the same database and ref; existing resources keep what they stored.
+  const identity = [String(inputs.stack), String(inputs.key)];
   const given = typeof news.databaseName === "string" && news.databaseName !== "";
   if (given) {
     inputs.nameSource = "explicit";
   } else if (olds.nameSource === "generated" && olds.databaseName) {
-    // Generated once, kept for the life of the resource (like Pulumi auto-naming).
     inputs.databaseName = olds.databaseName;
     inputs.nameSource = "generated";
   } else {
-    inputs.databaseName = generateDatabaseName(news.displayName ?? "", newNameSuffix());
+    inputs.databaseName = generateDatabaseName(news.displayName ?? "", derivedSuffix("name", identity));
     inputs.nameSource = "generated";
   }
-  if (!inputs.ref) inputs.ref = olds.ref ?? newNameSuffix() + newNameSuffix();
+  if (!inputs.ref) inputs.ref = olds.ref ?? derivedSuffix("ref", identity, 12);
   // A value a preview does not know yet (another resource's output) is judged once it is known.
   const unknown = new Set(
     Object.entries(inputs)
       .filter(([, v]) => v === UNKNOWN)
       .map(([k]) => k),
   );
-  return { inputs, failures: checkInputs(inputs).filter((f) => !unknown.has(f.property)) };
+  const failures = checkInputs(inputs).filter((f) => !unknown.has(f.property));
+  if (isNew && given && failures.length === 0 && unknown.size === 0) {
+    const reason = await identityFailure(inputs);
+    if (reason) failures.push({ property: "key", reason });
+  }
+  return { inputs, failures };
 }
 
 /** Properties whose change is applied in place by `update`. */
@@ -315,10 +273,6 @@ const UPDATABLE = [
   "server",
 ] as const;
 
-function differs(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) !== JSON.stringify(b ?? null);
-}
-
 async function diff(
   _id: string,
   olds: TemplateDatabaseOutputs,
@@ -327,9 +281,14 @@ async function diff(
   // `template`, `strategy` and the busy-template settings only matter when cloning: a change
   // to them on an existing project is deliberately not a change (no replacement, no update).
   const changed = UPDATABLE.filter((k) => differs(olds[k], news[k]));
-  // The role: drifted (gone, PUBLIC let in again), or not managed here yet (a stack written when
-  // the role was a resource of its own: the update adopts it).
-  const role = olds.password === undefined || olds.publicConnect === true || olds.roleConnect === false;
+  // The role: drifted (gone, PUBLIC let in again, an attribute or its password changed by hand),
+  // or not managed here yet (a stack written when the role was a resource of its own: the update
+  // adopts it).
+  const role =
+    olds.password === undefined ||
+    olds.publicConnect === true ||
+    olds.roleConnect === false ||
+    (olds.roleDrift?.length ?? 0) > 0;
   return { changes: changed.length > 0 || role, replaces: [], deleteBeforeReplace: false };
 }
 
@@ -394,8 +353,10 @@ async function converge(client: DbClient, inputs: TemplateDatabaseInputs, row: D
 
 async function ensureExtensions(inputs: TemplateDatabaseInputs): Promise<void> {
   if (!inputs.extensions?.length) return;
-  await withClient(inputs.server, inputs.databaseName!, async (c) => {
-    for (const ext of inputs.extensions ?? []) await c.query(`CREATE EXTENSION IF NOT EXISTS ${ident(ext)}`);
+  // Extensions the stack names (no tenant code), into public: the pinned path has no schema to create in.
+  await withProjectClient(inputs.server, inputs.databaseName!, async (c) => {
+    for (const ext of inputs.extensions ?? [])
+      await c.query(`CREATE EXTENSION IF NOT EXISTS ${ident(ext)} SCHEMA public`);
   });
 }
 
@@ -416,7 +377,7 @@ async function createDatabase(
       await client.query(sql);
       return;
     } catch (err) {
-      const busy = (err as { code?: string }).code === "55006";
+      const busy = hasSqlState(err, SQLSTATE.objectInUse);
       if (!busy || inputs.templateBusy === "fail" || Date.now() >= deadline) {
         if (busy) {
           const holders = await sessionsIn(client, inputs.template);
@@ -429,7 +390,7 @@ async function createDatabase(
               (inputs.templateBusy === "fail"
                 ? ' (templateBusy is "fail")'
                 : ` after waiting ${inputs.templateBusyTimeoutSeconds} s (templateBusy "${inputs.templateBusy}")`),
-            "55006",
+            SQLSTATE.objectInUse,
           );
         }
         throw mapError(err, { database: db, template: inputs.template, action: "create" });
@@ -440,12 +401,21 @@ async function createDatabase(
   }
 }
 
+/**
+ * A pgfleet project database (it carries an ownership mark: this stack's or another's) is not a
+ * template: cloning it would hand its data to another project. Unless `allowedTemplates` names it.
+ */
+function refuseProjectTemplate(inputs: TemplateDatabaseInputs, mark: OwnershipMark | undefined): void {
+  const refusal = mark && projectTemplateRefusal(inputs, inputs.template, mark, inputs.allowedTemplates);
+  if (refusal) throw new PgfleetError("INSUFFICIENT_PERMISSIONS", refusal);
+}
+
 async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.CreateResult> {
   const db = inputs.databaseName!;
-  const client = await connectMaintenance(inputs.server, inputs.template, { shared: true }).catch((err) => {
+  const admin = await connectMaintenance(inputs.server, inputs.template, { shared: true }).catch((err) => {
     throw mapError(err, { database: db, action: "connect for" });
   });
-  try {
+  return closing(admin, async (client) => {
     const mark = { stack: inputs.stack, key: inputs.key, ref: inputs.ref, template: inputs.template };
     // A database we created in an interrupted run (same stack and key) is adopted, under
     // whatever name it got then when the name was generated.
@@ -460,7 +430,7 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
           "DATABASE_ALREADY_EXISTS",
           `database "${db}" already exists and was not created by this stack (${inputs.stack}) for project "${inputs.displayName}"; ` +
             "choose another databaseName, or drop or rename the existing database",
-          "42P04",
+          SQLSTATE.duplicateDatabase,
         );
       }
       adopted = ours?.datname === db ? ours : existing;
@@ -479,8 +449,9 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
       await converge(client, effective, adopted);
     } else {
       const tpl = (
-        await client.query<{ bytes: string }>(
-          "SELECT pg_database_size(oid)::text AS bytes FROM pg_database WHERE datname = $1",
+        await client.query<{ bytes: string; comment: string | null }>(
+          "SELECT pg_database_size(oid)::text AS bytes, shobj_description(oid, 'pg_database') AS comment " +
+            "FROM pg_database WHERE datname = $1",
           [inputs.template],
         )
       ).rows[0];
@@ -488,9 +459,13 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
         throw new PgfleetError(
           "TEMPLATE_NOT_FOUND",
           `template database "${inputs.template}" does not exist (project "${inputs.displayName}", database "${db}")`,
-          "3D000",
+          SQLSTATE.invalidCatalogName,
         );
       }
+      refuseProjectTemplate(inputs, parseMark(tpl.comment));
+      // Closed to PUBLIC, so no tenant can hold a session in it (TEMPLATE_BUSY for every clone)
+      // or read it; the same for pgfleet's catalog, which older versions left open.
+      await closeToPublic(client, [inputs.template, CATALOG_DATABASE]);
       const strategy = await chooseStrategy(client, inputs.strategy, Number(tpl.bytes));
       await recordCloneIntent(client, db, mark);
       try {
@@ -511,6 +486,8 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
     try {
       await ensureExtensions(effective);
       roleName = await ensureRole(client, effective as RoleTarget, password, inputs.roleConnectionLimit);
+      // What template migrations created becomes the project's, so its own migrations can alter it.
+      await handOverMigrated(client, effective as RoleTarget, roleName);
     } catch (err) {
       // Nothing half-made: a database cloned by this call goes again when its role cannot be made.
       if (!adopted) await dropDatabase(client, name).catch(() => undefined);
@@ -531,35 +508,38 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
       roleConnect: true,
     };
     return { id: inputs.ref, outs: stored(outs) };
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  });
 }
 
 async function read(id: string, props: TemplateDatabaseOutputs): Promise<pulumi.dynamic.ReadResult> {
-  const client = await connectMaintenance(props.server, props.clonedFrom, { shared: true });
-  try {
-    const row =
-      (await findDatabase(client, props.databaseName)) ?? (await findOurs(client, props.stack, props.key));
-    if (!row || (row.datname !== props.databaseName && !sameOwner(parseMark(row.comment), props))) {
-      // Gone: the engine plans to create it again on the next `up`.
-      return {};
-    }
-    const role = await readRole(client, { ...props, databaseName: row.datname });
-    const live: TemplateDatabaseOutputs = {
-      ...props,
-      databaseName: row.datname,
-      connectionLimit: row.datconnlimit,
-      ...role,
-      roleConnectionLimit: role.roleConnectionLimit ?? props.roleConnectionLimit,
-    };
-    // An owner other than the wanted one is drift (shown as the owner it has now).
-    if (row.owner !== wantedOwner(props)) live.owner = row.owner;
-    // The engine's wire format has no `undefined`: such keys are left out.
-    return { id, props: JSON.parse(JSON.stringify(live)) as TemplateDatabaseOutputs };
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return withAdmin(
+    props.server,
+    async (client) => {
+      const row =
+        (await findDatabase(client, props.databaseName)) ?? (await findOurs(client, props.stack, props.key));
+      if (!row || (row.datname !== props.databaseName && !sameOwner(parseMark(row.comment), props))) {
+        // Gone: the engine plans to create it again on the next `up`.
+        return {};
+      }
+      const role = await readRole(
+        client,
+        { ...props, databaseName: row.datname },
+        { password: props.password, connectionLimit: props.roleConnectionLimit },
+      );
+      const live: TemplateDatabaseOutputs = {
+        ...props,
+        databaseName: row.datname,
+        connectionLimit: row.datconnlimit,
+        ...role,
+        roleConnectionLimit: role.roleConnectionLimit ?? props.roleConnectionLimit,
+      };
+      // An owner other than the wanted one is drift (shown as the owner it has now).
+      if (row.owner !== wantedOwner(props)) live.owner = row.owner;
+      // The engine's wire format has no `undefined`: such keys are left out.
+      return { id, props: JSON.parse(JSON.stringify(live)) as TemplateDatabaseOutputs };
+    },
+    { avoid: props.clonedFrom, shared: true },
+  );
 }
 
 async function update(
@@ -569,65 +549,68 @@ async function update(
 ): Promise<pulumi.dynamic.UpdateResult> {
   const oldName = olds.databaseName;
   const newName = news.databaseName!;
-  const client = await connectMaintenance(news.server, olds.clonedFrom, { shared: true });
-  try {
-    if (oldName !== newName) {
-      const clash = await findDatabase(client, newName);
-      if (clash) {
-        throw new PgfleetError(
-          "DATABASE_ALREADY_EXISTS",
-          `cannot rename database "${oldName}" to "${newName}" (project "${news.displayName}"): "${newName}" already exists`,
-          "42P04",
+  return withAdmin(
+    news.server,
+    async (client) => {
+      if (oldName !== newName) {
+        const clash = await findDatabase(client, newName);
+        if (clash) {
+          throw new PgfleetError(
+            "DATABASE_ALREADY_EXISTS",
+            `cannot rename database "${oldName}" to "${newName}" (project "${news.displayName}"): "${newName}" already exists`,
+            SQLSTATE.duplicateDatabase,
+          );
+        }
+        // Renaming needs the database to be free of sessions, as for a drop.
+        await client.query(`ALTER DATABASE ${ident(oldName)} ALLOW_CONNECTIONS false`);
+        try {
+          await terminateSessions(client, oldName);
+          await client.query(`ALTER DATABASE ${ident(oldName)} RENAME TO ${ident(newName)}`);
+        } catch (err) {
+          throw mapError(err, { database: oldName, action: `rename to "${newName}"` });
+        } finally {
+          const current = (await findDatabase(client, newName)) ? newName : oldName;
+          await client.query(`ALTER DATABASE ${ident(current)} ALLOW_CONNECTIONS true`);
+        }
+      }
+      const row = await findDatabase(client, newName);
+      if (!row)
+        throw new Error(
+          `database "${newName}" (project "${news.displayName}") disappeared during the update`,
         );
-      }
-      // Renaming needs the database to be free of sessions, as for a drop.
-      await client.query(`ALTER DATABASE ${ident(oldName)} ALLOW_CONNECTIONS false`);
       try {
-        await terminateSessions(client, oldName);
-        await client.query(`ALTER DATABASE ${ident(oldName)} RENAME TO ${ident(newName)}`);
+        await converge(client, news, row);
       } catch (err) {
-        throw mapError(err, { database: oldName, action: `rename to "${newName}"` });
-      } finally {
-        const current = (await findDatabase(client, newName)) ? newName : oldName;
-        await client.query(`ALTER DATABASE ${ident(current)} ALLOW_CONNECTIONS true`);
+        throw mapError(err, { database: newName, action: "update" });
       }
-    }
-    const row = await findDatabase(client, newName);
-    if (!row)
-      throw new Error(`database "${newName}" (project "${news.displayName}") disappeared during the update`);
-    try {
-      await converge(client, news, row);
-    } catch (err) {
-      throw mapError(err, { database: newName, action: "update" });
-    }
-    await ensureExtensions(news);
-    // A stack written when the role was a resource of its own has no password here: the role is
-    // adopted with a new one.
-    const password = olds.password ?? newPassword();
-    const roleName = await convergeRole(
-      client,
-      news as RoleTarget,
-      olds.databaseName,
-      password,
-      news.roleConnectionLimit,
-    );
-    const outs: TemplateDatabaseOutputs = {
-      ...news,
-      databaseName: newName,
-      clonedFrom: olds.clonedFrom,
-      strategyUsed: olds.strategyUsed,
-      insertedAt: olds.insertedAt,
-      adopted: olds.adopted,
-      oid: row.oid,
-      roleName,
-      password,
-      publicConnect: false,
-      roleConnect: true,
-    };
-    return { outs: stored(outs) };
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+      await ensureExtensions(news);
+      // A stack written when the role was a resource of its own has no password here: the role is
+      // adopted with a new one.
+      const password = olds.password ?? newPassword();
+      const roleName = await convergeRole(
+        client,
+        news as RoleTarget,
+        olds.databaseName,
+        password,
+        news.roleConnectionLimit,
+      );
+      const outs: TemplateDatabaseOutputs = {
+        ...news,
+        databaseName: newName,
+        clonedFrom: olds.clonedFrom,
+        strategyUsed: olds.strategyUsed,
+        insertedAt: olds.insertedAt,
+        adopted: olds.adopted,
+        oid: row.oid,
+        roleName,
+        password,
+        publicConnect: false,
+        roleConnect: true,
+      };
+      return { outs: stored(outs) };
+    },
+    { avoid: olds.clonedFrom, shared: true },
+  );
 }
 
 async function dropDatabase(client: DbClient, name: string): Promise<void> {
@@ -642,49 +625,52 @@ async function dropDatabase(client: DbClient, name: string): Promise<void> {
 
 async function remove(_id: string, props: TemplateDatabaseOutputs): Promise<void> {
   const name = props.databaseName;
-  const client = await connectMaintenance(props.server, name, { shared: true });
-  try {
-    // The role goes whatever the policy; its objects are handed to the admin first.
-    await dropRole(client, props);
-    if (props.deletionPolicy === "retain" || !props.deletionPolicy) return;
-    if (props.deletionPolicy === "backup-then-drop") {
-      // Loaded only for this policy: the backup runner lives in backup/.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { finalBackup } = require("../backup/final-backup") as {
-        finalBackup(
-          server: ServerConnection,
-          database: string,
-          options: FinalBackupOptions,
-        ): Promise<unknown>;
-      };
-      try {
-        await finalBackup(props.server, name, props.finalBackup!);
-      } catch (err) {
-        throw new Error(
-          `refusing to drop database "${name}" (project "${props.displayName}"): its final backup failed: ` +
-            (err instanceof Error ? err.message : String(err)),
-        );
-      }
-    }
-    try {
+  if (props.deletionPolicy === "retain" || !props.deletionPolicy) {
+    // The project keeps working outside the stack: database, role (its connection string still
+    // logs in) and its last backups, which its former plans no longer prune.
+    await keepBackups(props.server, name);
+    return;
+  }
+  return withAdmin(
+    props.server,
+    async (client) => {
       const row = await findDatabase(client, name);
       if (row && !sameOwner(parseMark(row.comment), props)) {
-        throw new Error(`refusing to drop database "${name}": it no longer carries this stack's mark`);
+        throw mapError(
+          new Error(`refusing to drop database "${name}": it no longer carries this stack's mark`),
+          {
+            database: name,
+            action: "drop",
+          },
+        );
       }
-      await dropDatabase(client, name);
-    } catch (err) {
-      throw mapError(err, { database: name, action: "drop" });
-    }
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+      // Order: dump → verify → drop the database → drop the role; a failed dump leaves both.
+      if (row && props.deletionPolicy === "backup-then-drop") {
+        try {
+          await finalBackupOfProject(props.server, props.stack, name, props.finalBackup);
+        } catch (err) {
+          throw new Error(
+            `refusing to drop database "${name}" (project "${props.displayName}"): its final backup failed: ` +
+              errorText(err),
+          );
+        }
+      }
+      try {
+        if (row) await dropDatabase(client, name);
+      } catch (err) {
+        throw mapError(err, { database: name, action: "drop" });
+      }
+      await dropRole(client, props);
+    },
+    { avoid: name, shared: true },
+  );
 }
 
-export const operations: ProviderOperations = {
-  check: check as ProviderOperations["check"],
-  diff: diff as ProviderOperations["diff"],
-  create: create as ProviderOperations["create"],
-  read: read as ProviderOperations["read"],
-  update: update as ProviderOperations["update"],
-  delete: remove as ProviderOperations["delete"],
-};
+export const operations = defineOperations<TemplateDatabaseInputs, TemplateDatabaseOutputs>({
+  check,
+  diff,
+  create,
+  read,
+  update,
+  delete: remove,
+});

@@ -3,6 +3,7 @@
  * `url` prints the admin connection URL; `psql` opens psql on it (extra args are passed on).
  */
 import { spawnSync } from "node:child_process";
+import { maskPassword } from "../db/client";
 import * as embedded from "./lib/embedded-postgres";
 
 async function main(args: string[]): Promise<number> {
@@ -19,11 +20,7 @@ async function main(args: string[]): Promise<number> {
       return 0;
     case "status": {
       const url = await embedded.runningUrl();
-      console.log(
-        url
-          ? `running: ${url.replace(/:[^:@/]+@/, ":****@")} (data in ${embedded.serverDir()})`
-          : "not running",
-      );
+      console.log(url ? `running: ${maskPassword(url)} (data in ${embedded.serverDir()})` : "not running");
       return url ? 0 : 3;
     }
     case "url": {

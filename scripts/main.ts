@@ -3,52 +3,58 @@
  *  1. start the embedded PostgreSQL server (or use PGFLEET_ADMIN_URL);
  *  2. create the example template `project_template` (seed 000's schema) when missing;
  *  3. find or build the pinned Pulumi toolchain;
- *  4. `pulumi up` of the dev stack with the policy pack (dev enforcement), with progress;
- *  5. print the fleet table and how to connect.
+ *  4. `pulumi up --refresh` of the dev stack with the policy pack (dev enforcement), with
+ *     progress: the refresh reads the databases first, so drift made by hand is repaired;
+ *  5. print the fleet table (each project's live status) and how to connect.
  * Running it again changes nothing and says so.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { liveCheck, renderFleetTable, type ProjectOutput } from "../cli/fleet-table";
-import { connect, parseServerUrl } from "../provider/db-client";
-import { ident } from "../provider/sql";
+import { parseServerUrl, withClient } from "../db/client";
+import { closeToPublic } from "../db/session";
+import { ident } from "../core/sql";
 import * as embedded from "./lib/embedded-postgres";
+import { fleetStatus, printFleetStatus } from "./lib/fleet-status";
 import { REPO_ROOT } from "./lib/paths";
-import { policyPackArgs, pulumiEnv, runPulumi } from "./lib/pulumi-cli";
+import { policyPackArgs, pulumiCommand, pulumiEnv, runPulumi } from "./lib/pulumi-cli";
 import { ensureToolchain } from "./lib/toolchain";
+import { errorText } from "../core/errors";
 
 const STACK = "dev";
 const TEMPLATE = "project_template";
 
 const say = (line: string) => console.log(`\n▸ ${line}`);
 
+/**
+ * The flags of the main job's `pulumi up`. `--refresh` reads every resource from the server
+ * first: a plain `up` compares with the state only and repairs no drift.
+ */
+export const UP_FLAGS = ["--yes", "--skip-preview", "--non-interactive", "--refresh"] as const;
+
 async function ensureTemplate(adminUrl: string): Promise<void> {
-  const admin = await connect(parseServerUrl(adminUrl));
-  try {
+  const server = parseServerUrl(adminUrl);
+  const existed = await withClient(server, undefined, async (admin) => {
     const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [TEMPLATE]);
-    if (exists.rows.length > 0) {
-      console.log(`template database "${TEMPLATE}" exists`);
-      return;
-    }
-    await admin.query(`CREATE DATABASE ${ident(TEMPLATE)}`);
-  } finally {
-    await admin.end();
+    if (exists.rows.length === 0) await admin.query(`CREATE DATABASE ${ident(TEMPLATE)}`);
+    // Closed to PUBLIC: a project role holding a session in the template would block every clone.
+    await closeToPublic(admin, [TEMPLATE]);
+    return exists.rows.length > 0;
+  });
+  if (existed) {
+    console.log(`template database "${TEMPLATE}" exists`);
+    return;
   }
   const sql = fs.readFileSync(path.join(REPO_ROOT, "templates", "example-template.sql"), "utf8");
-  const db = await connect(parseServerUrl(adminUrl), TEMPLATE);
-  try {
-    await db.query(sql);
-  } finally {
-    await db.end();
-  }
+  await withClient(server, TEMPLATE, (db) => db.query(sql));
   console.log(
     `created template database "${TEMPLATE}" (seed 000 schema: users, profiles, uuid-ossp, pgcrypto, update_updated_at)`,
   );
 }
 
 function pulumi(args: string[], env: NodeJS.ProcessEnv, capture = false) {
-  const r = spawnSync("pulumi", args, {
+  const [cmd, argv] = pulumiCommand(args);
+  const r = spawnSync(cmd, argv, {
     cwd: REPO_ROOT,
     env,
     encoding: "utf8",
@@ -70,11 +76,11 @@ async function main(): Promise<void> {
   say("Pulumi toolchain");
   const toolchain = ensureToolchain((l) => console.log(l));
   console.log(`pulumi ${toolchain.version} (${toolchain.source})`);
-  const env = { ...pulumiEnv({ toolchain }), PGFLEET_ADMIN_URL: adminUrl };
+  const env = { ...pulumiEnv({ toolchain, stack: STACK }), PGFLEET_ADMIN_URL: adminUrl };
   pulumi(["stack", "select", STACK, "--create", "--non-interactive"], env, true);
 
   say(`pulumi up --stack ${STACK} (policy pack: stacks/policy.${STACK}.json)`);
-  const upArgs = ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", STACK];
+  const upArgs = ["up", ...UP_FLAGS, "--stack", STACK];
   const up = await runPulumi([...upArgs, ...policyPackArgs(STACK)], {
     cwd: REPO_ROOT,
     env,
@@ -87,17 +93,9 @@ async function main(): Promise<void> {
   );
 
   say("The fleet");
-  const byKey = JSON.parse(
-    pulumi(["stack", "output", "projects", "--show-secrets", "--json", "--stack", STACK], env, true),
-  ) as Record<string, ProjectOutput>;
-  const projects = Object.values(byKey);
-  const admin = await connect(parseServerUrl(adminUrl));
-  try {
-    console.log(renderFleetTable(projects, await liveCheck(admin, projects, adminUrl)));
-  } finally {
-    await admin.end();
-  }
-  const first = Object.keys(byKey)[0];
+  const status = await fleetStatus(STACK, { env, adminUrl: async () => adminUrl });
+  printFleetStatus(status, "npm start");
+  const first = status.projects[0]?.key;
   const lines = ["", "Connect to a project as its own role:"];
   if (first) {
     lines.push(
@@ -108,7 +106,9 @@ async function main(): Promise<void> {
   console.log(lines.join("\n"));
 }
 
-main().catch((err: unknown) => {
-  console.error(`\nnpm start failed: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(`\nnpm start failed: ${errorText(err)}`);
+    process.exit(1);
+  });
+}

@@ -3,6 +3,7 @@
  * final backup (`drop`, or whatever this environment's config lists) is refused.
  */
 import type { PolicyConfigSchema, ResourceValidationPolicy } from "@pulumi/policy";
+import { DELETION_POLICIES } from "../../core/project-spec";
 import { configWithDefaults, known, listed, shown, subject, TYPES } from "../common";
 
 export interface DisallowDropDeletionPolicyConfig {
@@ -10,14 +11,11 @@ export interface DisallowDropDeletionPolicyConfig {
   disallowedPolicies: string[];
 }
 
-/** TemplateDatabase's deletion policies (provider/template-database.ts, DELETION_POLICIES). */
-const DELETION_POLICIES = ["retain", "drop", "backup-then-drop"];
-
 const configSchema: PolicyConfigSchema = {
   properties: {
     disallowedPolicies: {
       type: "array",
-      items: { type: "string", enum: DELETION_POLICIES },
+      items: { type: "string", enum: [...DELETION_POLICIES] },
       default: ["drop"],
       description: "Deletion policies refused for project databases.",
     },

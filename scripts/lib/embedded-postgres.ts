@@ -5,14 +5,18 @@
  *
  * - Data lives in `.pgfleet/postgres/` (git-ignored), on a free port chosen once and kept.
  * - PostgreSQL refuses to run as root: when we are root, the server runs as the system user
- *   `pgfleet-postgres` (created when missing), which owns the data folder.
+ *   `pgfleet-postgres` (created when missing), which owns the data folder. When that user cannot
+ *   reach the checkout's binaries (a clone below a private home), it runs a root-owned copy of them
+ *   under /var/tmp, one per package version.
  * - `PGFLEET_ADMIN_URL` in the environment means "use that server instead": nothing is started.
  */
-import { execFileSync, spawnSync, type SpawnSyncOptions } from "node:child_process";
+import { execFileSync, spawnSync, type SpawnSyncOptions, type SpawnSyncReturns } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
+import { resolveAdminUrl } from "../../core/admin-url";
+import { formatServerUrl } from "../../db/client";
 import { WORK_DIR } from "./paths";
 
 const SERVER_USER = "pgfleet-postgres";
@@ -41,6 +45,93 @@ async function binaries(): Promise<Binaries> {
       `the embedded PostgreSQL binaries (${pkg}) are not installed; run \`npm ci\` (${String(err)})`,
     );
   }
+}
+
+type Identity = { uid: number; gid: number };
+
+/**
+ * The binaries the server runs as `ident`: the package's own when that user can reach them,
+ * otherwise a root-owned copy of the package's `native/` folder (binaries, libraries found through
+ * `$ORIGIN/../lib`, share files) under /var/tmp, keyed by package version and platform.
+ */
+async function serverBinaries(ident: Identity | undefined): Promise<Binaries> {
+  const bin = await binaries();
+  const nativeDir = path.dirname(path.dirname(bin.initdb));
+  if (!ident || unreachable(bin.initdb, ident) === undefined) return bin;
+  const { version } = JSON.parse(fs.readFileSync(path.join(nativeDir, "..", "package.json"), "utf8")) as {
+    version: string;
+  };
+  const copy = path.join("/var/tmp", `pgfleet-postgres-bin-${version}-${process.platform}-${process.arch}`);
+  const inCopy = (file: string) => path.join(copy, path.relative(nativeDir, file));
+  if (!trustedCopy(copy)) {
+    fs.rmSync(copy, { recursive: true, force: true });
+    const tmp = `${copy}.tmp-${process.pid}-${crypto.randomBytes(4).toString("hex")}`;
+    fs.cpSync(nativeDir, tmp, { recursive: true, verbatimSymlinks: true });
+    makeReadable(tmp);
+    fs.writeFileSync(path.join(tmp, COPY_MARK), `${nativeDir}\n`, { mode: 0o644 });
+    try {
+      fs.renameSync(tmp, copy);
+    } catch (err) {
+      // Another process made the same copy first: use that one.
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (!trustedCopy(copy)) throw err;
+    }
+  }
+  return { initdb: inCopy(bin.initdb), pg_ctl: inCopy(bin.pg_ctl), postgres: inCopy(bin.postgres) };
+}
+
+/** Written last into a complete copy of the binaries. */
+const COPY_MARK = ".pgfleet-complete";
+
+/** A complete copy that only root can change (/var/tmp is writable by everyone). */
+function trustedCopy(dir: string): boolean {
+  try {
+    const st = fs.lstatSync(dir);
+    return (
+      st.isDirectory() &&
+      st.uid === 0 &&
+      (st.mode & 0o022) === 0 &&
+      fs.existsSync(path.join(dir, COPY_MARK)) &&
+      fs.existsSync(path.join(dir, "bin", "postgres"))
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Folders traversable and files readable by everyone (executables stay executable). */
+function makeReadable(dir: string): void {
+  fs.chmodSync(dir, 0o755);
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) makeReadable(full);
+    else if (entry.isFile()) fs.chmodSync(full, fs.statSync(full).mode & 0o100 ? 0o755 : 0o644);
+  }
+}
+
+/**
+ * The first folder on the way to `file` (or `file` itself) that `ident` may not enter or run,
+ * described with its mode and owner; undefined when it can. Supplementary groups are ignored.
+ */
+export function unreachable(file: string, ident: Identity): string | undefined {
+  const parts = path.resolve(file).split(path.sep).filter(Boolean);
+  let current: string = path.sep;
+  for (const part of parts) {
+    current = path.join(current, part);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(current);
+    } catch {
+      return `${current} (does not exist)`;
+    }
+    const bits =
+      st.uid === ident.uid ? (st.mode >> 6) & 7 : st.gid === ident.gid ? (st.mode >> 3) & 7 : st.mode & 7;
+    if ((bits & 1) === 0) {
+      const mode = (st.mode & 0o777).toString(8).padStart(4, "0");
+      return `${current} (mode ${mode}, owner uid ${st.uid}, gid ${st.gid})`;
+    }
+  }
+  return undefined;
 }
 
 function isRoot(): boolean {
@@ -88,7 +179,19 @@ export function readServerInfo(): EmbeddedServerInfo | undefined {
 
 /** The admin URL of a server described by `info`. */
 export function urlFor(info: Pick<EmbeddedServerInfo, "port" | "password">, database = "postgres"): string {
-  return `postgresql://${ADMIN_ROLE}:${encodeURIComponent(info.password)}@127.0.0.1:${info.port}/${database}`;
+  return formatServerUrl({
+    host: "127.0.0.1",
+    port: info.port,
+    user: ADMIN_ROLE,
+    password: info.password,
+    maintenanceDatabase: database,
+  });
+}
+
+/** The admin URL of the embedded server as last recorded (running or not), if it was ever started. */
+export function recordedUrl(): string | undefined {
+  const info = readServerInfo();
+  return info ? urlFor(info) : undefined;
 }
 
 async function freePort(preferred?: number): Promise<number> {
@@ -111,7 +214,7 @@ async function freePort(preferred?: number): Promise<number> {
 }
 
 /** uid/gid to run the server as: ourselves, or the dedicated system user when we are root. */
-function serverIdentity(): { uid: number; gid: number } | undefined {
+function serverIdentity(): Identity | undefined {
   if (!isRoot()) return undefined;
   const id = (flag: string) => spawnSync("id", [flag, SERVER_USER], { encoding: "utf8" });
   if (id("-u").status !== 0) {
@@ -122,7 +225,7 @@ function serverIdentity(): { uid: number; gid: number } | undefined {
   return { uid: Number(id("-u").stdout.trim()), gid: Number(id("-g").stdout.trim()) };
 }
 
-function chownTree(dir: string, ident: { uid: number; gid: number }): void {
+function chownTree(dir: string, ident: Identity): void {
   fs.chownSync(dir, ident.uid, ident.gid);
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
@@ -134,23 +237,61 @@ function chownTree(dir: string, ident: { uid: number; gid: number }): void {
 function run(
   cmd: string,
   args: string[],
-  ident: { uid: number; gid: number } | undefined,
+  ident: Identity | undefined,
   extra: SpawnSyncOptions = {},
-) {
-  const result = spawnSync(cmd, args, {
+): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, {
     encoding: "utf8",
     ...extra,
     ...(ident ? { uid: ident.uid, gid: ident.gid } : {}),
     env: { ...process.env, LC_ALL: "C", ...(extra.env ?? {}) },
-  });
-  return result;
+  }) as SpawnSyncReturns<string>;
+}
+
+/**
+ * What went wrong with a run of `cmd`, for an error message: the command, the user it ran as, the
+ * exit code or signal (or why it could not start, and for EACCES which path the user cannot
+ * reach), and the last lines of its output.
+ */
+export function spawnFailure(
+  cmd: string,
+  args: string[],
+  ident: Identity | undefined,
+  result: Pick<SpawnSyncReturns<string>, "status" | "signal" | "stdout" | "stderr" | "error">,
+): string {
+  const as = ident ? ` as ${SERVER_USER} (uid ${ident.uid})` : "";
+  const lines = [`command: ${[cmd, ...args].join(" ")}${as}`];
+  const error = result.error as NodeJS.ErrnoException | undefined;
+  if (error) {
+    lines.push(`could not run it: ${error.code ?? ""} ${error.message}`.replace(/ +/g, " "));
+    if (error.code === "EACCES" || error.code === "ENOENT") {
+      const where = ident
+        ? unreachable(cmd, ident)
+        : fs.existsSync(cmd)
+          ? undefined
+          : `${cmd} (does not exist)`;
+      if (where) lines.push(`not reachable${ident ? ` by ${SERVER_USER}` : ""}: ${where}`);
+    }
+  } else if (result.signal) {
+    lines.push(`killed by signal ${result.signal}`);
+  } else {
+    lines.push(`exit code ${result.status}`);
+  }
+  const output = `${result.stderr ?? ""}`.trim() || `${result.stdout ?? ""}`.trim();
+  if (output) lines.push(`output (last lines):\n${output.split("\n").slice(-20).join("\n")}`);
+  return lines.join("\n");
 }
 
 /** Whether the server of `info` is running (pg_ctl status). */
 export async function isRunning(info = readServerInfo()): Promise<boolean> {
   if (!info || !fs.existsSync(path.join(info.dataDir, "PG_VERSION"))) return false;
-  const bin = await binaries();
-  return run(bin.pg_ctl, ["status", "-D", info.dataDir], serverIdentity()).status === 0;
+  const ident = serverIdentity();
+  const bin = await serverBinaries(ident);
+  const args = ["status", "-D", info.dataDir];
+  const status = run(bin.pg_ctl, args, ident);
+  if (status.error)
+    throw new Error(`pg_ctl status failed:\n${spawnFailure(bin.pg_ctl, args, ident, status)}`);
+  return status.status === 0;
 }
 
 /**
@@ -162,8 +303,8 @@ export async function start(log: (line: string) => void = () => undefined): Prom
   const existing = readServerInfo();
   if (existing && (await isRunning(existing))) return existing;
 
-  const bin = await binaries();
   const ident = serverIdentity();
+  const bin = await serverBinaries(ident);
   const dataDir = path.join(dir, "data");
   const socketDir = path.join(dir, "run");
   const logFile = path.join(dir, "server.log");
@@ -179,23 +320,21 @@ export async function start(log: (line: string) => void = () => undefined): Prom
     const pwFile = path.join(dir, "initdb.pw");
     fs.writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
     if (ident) chownTree(dir, ident);
-    const init = run(
-      bin.initdb,
-      [
-        "-D",
-        dataDir,
-        "-U",
-        ADMIN_ROLE,
-        "--pwfile",
-        pwFile,
-        "--auth=scram-sha-256",
-        "--encoding=UTF8",
-        "--locale=C",
-      ],
-      ident,
-    );
+    const initArgs = [
+      "-D",
+      dataDir,
+      "-U",
+      ADMIN_ROLE,
+      "--pwfile",
+      pwFile,
+      "--auth=scram-sha-256",
+      "--encoding=UTF8",
+      "--locale=C",
+    ];
+    const init = run(bin.initdb, initArgs, ident);
     fs.rmSync(pwFile, { force: true });
-    if (init.status !== 0) throw new Error(`initdb failed:\n${init.stdout}${init.stderr}`);
+    if (init.status !== 0)
+      throw new Error(`initdb failed:\n${spawnFailure(bin.initdb, initArgs, ident, init)}`);
   } else if (ident) {
     chownTree(dir, ident);
   }
@@ -209,37 +348,40 @@ export async function start(log: (line: string) => void = () => undefined): Prom
     "-c shared_buffers=128MB",
   ].join(" ");
   if (ident && fs.existsSync(logFile)) fs.chownSync(logFile, ident.uid, ident.gid);
-  const started = run(
-    bin.pg_ctl,
-    ["start", "-D", dataDir, "-l", logFile, "-o", options, "-w", "-t", "60"],
-    ident,
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const startArgs = ["start", "-D", dataDir, "-l", logFile, "-o", options, "-w", "-t", "60"];
+  const started = run(bin.pg_ctl, startArgs, ident, { stdio: ["ignore", "pipe", "pipe"] });
   if (started.status !== 0) {
     const tail = fs.existsSync(logFile)
       ? fs.readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n")
       : "";
-    throw new Error(`pg_ctl start failed:\n${started.stdout}${started.stderr}\n${tail}`);
+    throw new Error(
+      `pg_ctl start failed:\n${spawnFailure(bin.pg_ctl, startArgs, ident, started)}\nserver log (${logFile}, last lines):\n${tail}`,
+    );
   }
   const info: EmbeddedServerInfo = { port, password, dataDir, socketDir, logFile };
   fs.writeFileSync(infoFile(), JSON.stringify(info, null, 2), { mode: 0o600 });
+  await closeMaintenanceDatabase(info);
   log(`PostgreSQL 15 is running on 127.0.0.1:${port} (data: ${dataDir})`);
   return info;
+}
+
+/** pgfleet owns this server: its maintenance database `postgres` is the admin's, closed to PUBLIC. */
+async function closeMaintenanceDatabase(info: EmbeddedServerInfo): Promise<void> {
+  const { parseServerUrl, withClient } = await import("../../db/client");
+  const { closeToPublic } = await import("../../db/session");
+  await withClient(parseServerUrl(urlFor(info)), undefined, (admin) => closeToPublic(admin, ["postgres"]));
 }
 
 /** Stops the embedded server cleanly (fast shutdown: sessions are ended, data is flushed). */
 export async function stop(): Promise<boolean> {
   const info = readServerInfo();
   if (!info || !(await isRunning(info))) return false;
-  const bin = await binaries();
-  const stopped = run(
-    bin.pg_ctl,
-    ["stop", "-D", info.dataDir, "-m", "fast", "-w", "-t", "60"],
-    serverIdentity(),
-  );
-  if (stopped.status !== 0) throw new Error(`pg_ctl stop failed:\n${stopped.stdout}${stopped.stderr}`);
+  const ident = serverIdentity();
+  const bin = await serverBinaries(ident);
+  const stopArgs = ["stop", "-D", info.dataDir, "-m", "fast", "-w", "-t", "60"];
+  const stopped = run(bin.pg_ctl, stopArgs, ident);
+  if (stopped.status !== 0)
+    throw new Error(`pg_ctl stop failed:\n${spawnFailure(bin.pg_ctl, stopArgs, ident, stopped)}`);
   return true;
 }
 
@@ -254,7 +396,6 @@ export async function runningUrl(): Promise<string | undefined> {
  * server, started if needed.
  */
 export async function adminUrl(log?: (line: string) => void): Promise<{ url: string; embedded: boolean }> {
-  if (process.env.PGFLEET_ADMIN_URL) return { url: process.env.PGFLEET_ADMIN_URL, embedded: false };
-  const info = await start(log);
-  return { url: urlFor(info), embedded: true };
+  const admin = await resolveAdminUrl(undefined, async () => urlFor(await start(log)));
+  return { url: admin!.url, embedded: admin!.source === "the embedded server" };
 }

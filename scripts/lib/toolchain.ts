@@ -5,7 +5,9 @@
  * Order: a `pulumi` on PATH of exactly that version (with a `pulumi-language-nodejs` beside it)
  * is used as it is; otherwise the toolchain module in `toolchain/` is built with the machine's Go
  * into the cache (outside the repository), keyed by version and by a hash of the module's files,
- * and only when that cache entry is missing.
+ * and only when that cache entry is missing. A change that leaves the CLI's inputs (go.mod,
+ * go.sum, tools.go) alone, e.g. to the language host, rebuilds the host only: the `pulumi` binary
+ * is copied from a cache entry of the same CLI.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -79,6 +81,41 @@ function sourceHash(): string {
   return hash.digest("hex").slice(0, 12);
 }
 
+/** The CLI's own cache key: the files the `pulumi` binary is built from. */
+function cliKey(): string {
+  const hash = crypto.createHash("sha256");
+  for (const file of ["go.mod", "go.sum", "tools.go"]) {
+    hash
+      .update(file)
+      .update("\0")
+      .update(fs.readFileSync(path.join(TOOLCHAIN_SRC, file)));
+  }
+  return hash.digest("hex").slice(0, 12);
+}
+
+/**
+ * A `pulumi` binary of this version built from the same CLI inputs, in another cache entry. Entries
+ * made before the CLI had a key of its own carry no `cli-key` file; their binary is taken when it
+ * reports the pinned version (the CLI module is pinned to that version in go.mod).
+ */
+function reusableCli(version: string, key: string, exclude: string): string | undefined {
+  const root = path.dirname(exclude);
+  if (!fs.existsSync(root)) return undefined;
+  for (const name of fs.readdirSync(root)) {
+    const dir = path.join(root, name);
+    if (dir === exclude || !name.startsWith(`pulumi-${version}-`) || name.includes(".tmp-")) continue;
+    if (!isComplete(dir)) continue;
+    const bin = path.join(dir, "bin", "pulumi");
+    const keyFile = path.join(dir, "cli-key");
+    if (fs.existsSync(keyFile)) {
+      if (fs.readFileSync(keyFile, "utf8").trim() === key) return bin;
+      continue;
+    }
+    if (spawnSync(bin, ["version"], { encoding: "utf8" }).stdout?.trim() === version) return bin;
+  }
+  return undefined;
+}
+
 export function toolchainDir(version = pinnedVersion()): string {
   return path.join(cacheDir(), "toolchain", `pulumi-${version}-${sourceHash()}`);
 }
@@ -108,7 +145,15 @@ function build(dir: string, version: string, log: (line: string) => void): void 
     ["pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"],
     ["pulumi-language-nodejs", "./cmd/pulumi-language-nodejs"],
   ];
+  const key = cliKey();
+  const cli = reusableCli(version, key, dir);
   for (const [name, pkg] of targets) {
+    if (name === "pulumi" && cli) {
+      fs.copyFileSync(cli, path.join(tmp, "bin", name));
+      fs.chmodSync(path.join(tmp, "bin", name), 0o755);
+      log(`pulumi ${version}: reused the CLI built for the same inputs (${path.dirname(path.dirname(cli))})`);
+      continue;
+    }
     const started = Date.now();
     log(`building ${name} ${version} with ${go} (first run on this machine only; the CLI takes minutes)…`);
     execFileSync(go, ["build", "-trimpath", "-ldflags", ldflags, "-o", path.join(tmp, "bin", name), pkg], {
@@ -122,6 +167,7 @@ function build(dir: string, version: string, log: (line: string) => void): void 
     fs.copyFileSync(path.join(TOOLCHAIN_SRC, "shims", shim), path.join(tmp, "bin", shim));
     fs.chmodSync(path.join(tmp, "bin", shim), 0o755);
   }
+  fs.writeFileSync(path.join(tmp, "cli-key"), `${key}\n`);
   fs.writeFileSync(path.join(tmp, "complete"), `${version}\n`);
   try {
     fs.renameSync(tmp, dir);

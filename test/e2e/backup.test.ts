@@ -7,15 +7,19 @@
  *    and keeps the backups;
  * 4. `backup-then-drop` (the repository's program): removing a project from config leaves a
  *    verified final dump and drops the database; with an unwritable destination the database
- *    stays and `up` fails saying why.
+ *    and its role stay and `up` fails saying why, and once config names a good folder the next
+ *    `up` dumps there and drops both.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getPlan, listRuns, withCatalog } from "../../backup/catalog";
-import { sha256File, verifyArchive, locateTools } from "../../backup/runner";
+import { getPlan, listRuns, withCatalog } from "../../db/catalog";
+import { verifyArchive } from "../../backup/dump";
+import { sha256File } from "../../backup/files";
+import { locateTools } from "../../backup/pg-tools";
+import { connect, parseServerUrl } from "../../db/client";
 import { REPO_ROOT } from "../../scripts/lib/paths";
 import { fleetConfig, TEMPLATE_SQL, type ProjectEntry } from "../support/fleet";
 import {
@@ -24,10 +28,12 @@ import {
   createScratchDatabase,
   databaseExists,
   dropDatabase,
+  roleExists,
   uniqueName,
   withAdmin,
 } from "../support/postgres";
 import { changedSteps, TestStack } from "../support/pulumi";
+import { dropRestoredDatabase, escalatingTableSql, isSuperuser } from "../support/restores";
 
 const PLAN_TYPE = "pulumi-nodejs:dynamic/pgfleet:BackupPlan";
 
@@ -36,7 +42,7 @@ const PROGRAM = `
 import * as pulumi from "@pulumi/pulumi";
 import { ProjectDatabase } from "pgfleet/components/project-database";
 import { BackupSchedule } from "pgfleet/components/backup-schedule";
-import { parseServerUrl } from "pgfleet/provider/db-client";
+import { parseServerUrl } from "pgfleet/db/client";
 
 const config = new pulumi.Config();
 const template = config.require("template");
@@ -55,6 +61,7 @@ const schedule = new BackupSchedule("nightly", {
 export const planName = schedule.planName;
 export const nextRuns = schedule.nextRuns;
 export const backedUp = schedule.databases;
+export const connections = projects.map((p) => p.connectionString);
 `;
 
 function cli(args: string[]): { code: number; stdout: string; stderr: string } {
@@ -124,7 +131,7 @@ describe("a fleet with a daily BackupSchedule", () => {
 
   afterAll(async () => {
     await stack?.dispose();
-    for (const db of [template, restored]) if (db) await dropDatabase(db);
+    for (const db of [template, restored]) if (db) await dropRestoredDatabase(db);
     if (destination) fs.rmSync(destination, { recursive: true, force: true });
   });
 
@@ -209,8 +216,53 @@ describe("a fleet with a daily BackupSchedule", () => {
     expect(Object.keys(source)).toEqual(["profiles", "users"]);
     expect(source.users.rows).toBe(40);
     expect(copy).toEqual(source);
-    // The copy carries the project role's grants (restored with the dump): drop it before the role goes.
-    await dropDatabase(restored);
+    // Restored as an unprivileged role (the template's uuid-ossp and pgcrypto included), closed to PUBLIC.
+    const closed = await withAdmin((c) =>
+      c.query<{ pub: boolean; login: boolean; owner: string }>(
+        `SELECT has_database_privilege('public', d.datname, 'CONNECT') AS pub, r.rolcanlogin AS login, r.rolname AS owner
+           FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = $1`,
+        [restored],
+      ),
+    );
+    expect(closed.rows).toEqual([
+      { pub: false, login: false, owner: expect.stringMatching(/^pgfleet_restore_/) },
+    ]);
+    const test = cli(["verify", b.id, "--mode", "restore"]);
+    expect(test.code, test.stderr).toBe(0);
+    // The copy and the NOLOGIN role that owns it go before the project's role does.
+    await dropRestoredDatabase(restored);
+  });
+
+  it("a tenant's CHECK function never runs as the admin: verify --mode restore and restore --to fail clearly, rolsuper stays false", async () => {
+    const tenant = parseServerUrl(((await stack.outputs(true)).connections as string[])[0]);
+    expect(tenant.maintenanceDatabase).toBe(databases[0]);
+    const rolsuper = () => isSuperuser(tenant.user);
+    // The project's own role, in its own database.
+    const c = await connect(tenant);
+    try {
+      await c.query(escalatingTableSql(tenant.user, 5));
+    } finally {
+      await c.end();
+    }
+    const run = cli(["run", "--now", "--plan", planName, "--project", databases[0]]);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const [latest] = await withCatalog(adminServer(), (k) =>
+      listRuns(k, { planName, databaseName: databases[0], backupsOnly: true }),
+    ).then((rs) => rs.sort((x, y) => y.startedAt.getTime() - x.startedAt.getTime()));
+
+    const verify = cli(["verify", latest.id, "--mode", "restore"]);
+    expect(await rolsuper()).toBe(false);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toMatch(
+      /did not restore into scratch database .*unprivileged role.*must be superuser/s,
+    );
+
+    const target = `${prefix}_evil`;
+    const restore = cli(["restore", latest.id, "--to", target]);
+    expect(await rolsuper()).toBe(false);
+    expect(restore.code).toBe(1);
+    expect(restore.stderr).toMatch(new RegExp(`"${target}" was dropped again.*must be superuser`, "s"));
+    expect(await databaseExists(target)).toBe(false);
   });
 
   it("changing the schedule and retention updates the plan in place", async () => {
@@ -245,6 +297,7 @@ describe("deletionPolicy backup-then-drop (the repository's program)", () => {
   let template: string;
   let good: string;
   let unwritable: string;
+  let fixed: string | undefined;
   let stack: TestStack;
   const project = (key: string): ProjectEntry => ({
     name: `Project ${key}`,
@@ -263,6 +316,8 @@ describe("deletionPolicy backup-then-drop (the repository's program)", () => {
       repoProgram: true,
       config: fleetConfig(template, [project("a"), project("b"), project("c")], defaults(good)),
       label: "backup-then-drop",
+      // A Pulumi project of its own: the final-backup folder is recorded per project/stack.
+      project: `pgfleet-${prefix.replace(/_/g, "-")}`,
     });
   });
 
@@ -271,10 +326,11 @@ describe("deletionPolicy backup-then-drop (the repository's program)", () => {
     stack?.setConfig(fleetConfig(template, [project("a"), project("b")], { deletionPolicy: "drop" }));
     await stack?.up({ expectFailure: false }).catch(() => undefined);
     await stack?.dispose();
-    for (const key of ["a", "b", "c"]) await dropDatabase(`${prefix}_${key}`);
+    for (const key of ["a", "b", "c"]) await dropRestoredDatabase(`${prefix}_${key}`);
     if (template) await dropDatabase(template);
     fs.rmSync(good, { recursive: true, force: true });
     fs.rmSync(path.dirname(unwritable), { force: true });
+    if (fixed) fs.rmSync(fixed, { recursive: true, force: true });
   });
 
   it("removing a project takes a verified final dump, then the database is gone", async () => {
@@ -297,17 +353,17 @@ describe("deletionPolicy backup-then-drop (the repository's program)", () => {
     expect(run).toMatchObject({ kind: "final", planName: null, verified: true, file: files[0] });
     expect(await sha256File(files[0])).toBe(run.sha256);
 
-    // The final dump really holds the project: restore it and compare.
-    const r = cli(["restore", run.id, "--to", c]);
+    // The final dump really holds the project: restore it and compare. It was taken before the
+    // role was dropped, so it holds the role's grants: restored without them now the role is gone.
+    const r = cli(["restore", run.id, "--to", c, "--no-owner"]);
     expect(r.code, r.stderr).toBe(0);
     expect(await contents(c)).toEqual(before);
-    await dropDatabase(c);
+    await dropRestoredDatabase(c);
   });
 
-  it("with an unwritable destination the database stays and `up` fails saying why", async () => {
+  it("with an unwritable destination in config the database and its role stay and `up` fails saying why; the fixed folder then takes the dump", async () => {
     const b = `${prefix}_b`;
-    stack.setConfig(fleetConfig(template, [project("a"), project("b")], defaults(unwritable)));
-    await stack.up(); // the new destination reaches the state of a and b
+    // b's state still names the folder it was created with; the delete follows today's config.
     stack.setConfig(fleetConfig(template, [project("a")], defaults(unwritable)));
     const failed = await stack.up({ expectFailure: true });
     const text = failed.stdout + failed.stderr;
@@ -316,7 +372,17 @@ describe("deletionPolicy backup-then-drop (the repository's program)", () => {
       new RegExp(`final backup of database "${b}" failed: destination ".*final" is not writable \\(ENOTDIR`),
     );
     expect(await databaseExists(b)).toBe(true);
+    expect(await roleExists(`${b}_owner`)).toBe(true);
     expect(dumpsUnder(path.join(good, b))).toEqual([]);
+
+    // The folder fixed in config: the next up dumps there, then drops the database, then the role.
+    fixed = fs.mkdtempSync(path.join(os.tmpdir(), "pgfleet-e2e-final-fixed-"));
+    stack.setConfig(fleetConfig(template, [project("a")], defaults(fixed)));
+    await stack.up();
+    expect(dumpsUnder(path.join(fixed, b))).toHaveLength(1);
+    expect(dumpsUnder(path.join(good, b))).toEqual([]);
+    expect(await databaseExists(b)).toBe(false);
+    expect(await roleExists(`${b}_owner`)).toBe(false);
   });
 });
 
@@ -354,7 +420,7 @@ describe("pgfleet:backups in stack config (the repository's program)", () => {
 
   it("declares one plan over the server's projects except backup: false, shown in the backupPlans output; the runner keeps it", async () => {
     await stack.up();
-    const planName = `test-${scheduleName}`;
+    const planName = `pgfleet-test-${scheduleName}`;
     const outputs = await stack.outputs();
     const shown = (outputs.backupPlans as Record<string, Record<string, unknown>>)[scheduleName];
     expect(shown).toMatchObject({

@@ -1,98 +1,233 @@
 /**
- * `pgfleet status` and `pgfleet template-drift --stack` on a real stack of the repository's
- * program: the commands read the stack through the pinned Pulumi CLI (here pointed at the temp
- * stack's backend) and look at the real databases.
+ * `pgfleet status` and `pgfleet template-drift --stack` on a real two-server stack of the
+ * repository's program: the commands read the stack through the pinned Pulumi CLI (here pointed
+ * at the temp stack's backend) and look at the real databases. The second server ("far") is the
+ * test server behind a TCP proxy of this test, so it can be taken down on its own.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import * as net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run as status } from "../../cli/status";
 import { run as templateDrift } from "../../cli/template-drift";
+import { UP_FLAGS } from "../../scripts/main";
+import { capture, useStackBackend } from "../support/cli";
 import { fleetConfig, TEMPLATE_SQL } from "../support/fleet";
-import { adminUrl, createScratchDatabase, dropDatabase, uniqueName, withAdmin } from "../support/postgres";
+import {
+  adminUrl,
+  createScratchDatabase,
+  databaseExists,
+  dropDatabase,
+  uniqueName,
+  withAdmin,
+} from "../support/postgres";
 import { STACK, TestStack } from "../support/pulumi";
 
-/** Runs a command with its stdout captured. */
-async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const log = vi
-    .spyOn(console, "log")
-    .mockImplementation((...parts: unknown[]) => void lines.push(parts.join(" ")));
-  try {
-    return { code: await fn(), out: lines.join("\n") };
-  } finally {
-    log.mockRestore();
+/** A TCP proxy to the test server that can be closed (the "far" server going down) and opened again. */
+class Proxy {
+  connections = 0;
+  private server?: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async open(): Promise<void> {
+    this.server = net.createServer((client) => {
+      this.connections++;
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on("error", () => undefined);
+        s.on("close", () => {
+          this.sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, "127.0.0.1", resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = undefined;
   }
 }
 
-describe("status and template drift of a stack", () => {
+describe("status and template drift of a two-server stack with RLS", () => {
   const prefix = uniqueName("rep");
+  const db = (key: string) => `${prefix}_${key}`;
   let template: string;
   let stack: TestStack;
-  const saved = { backend: process.env.PULUMI_BACKEND_URL, passphrase: process.env.PULUMI_CONFIG_PASSPHRASE };
+  let proxy: Proxy;
+  let restoreBackend: (() => void) | undefined;
 
   beforeAll(async () => {
     template = await createScratchDatabase("reptpl", TEMPLATE_SQL);
+    const admin = new URL(adminUrl());
+    proxy = new Proxy({ host: admin.hostname, port: Number(admin.port) });
+    await proxy.open();
+    const base = fleetConfig(template, []);
     stack = await TestStack.create({
       repoProgram: true,
-      config: fleetConfig(template, [
-        { name: "Alpha", key: "alpha", databaseName: `${prefix}_alpha` },
-        { name: "Beta", key: "beta", databaseName: `${prefix}_beta` },
-      ]),
+      config: {
+        ...base,
+        "pgfleet:servers": {
+          local: { embedded: true, template },
+          far: {
+            host: "127.0.0.1",
+            port: proxy.port,
+            user: decodeURIComponent(admin.username),
+            // The throw-away test server's password (the stack keeps it as a secret).
+            password: decodeURIComponent(admin.password),
+            template,
+          },
+        },
+        "pgfleet:projects": [
+          { name: "Alpha", key: "alpha", databaseName: db("alpha"), server: "local" },
+          { name: "Beta", key: "beta", databaseName: db("beta"), server: "local" },
+          { name: "Gamma", key: "gamma", databaseName: db("gamma"), server: "far" },
+        ],
+        "pgfleet:rlsPolicySets": {
+          "owner-only": {
+            tables: {
+              users: { policies: [{ builder: "ownRowsOnly", column: "id", cast: "uuid" }] },
+              profiles: { policies: [{ builder: "ownRowsOnly", column: "id", cast: "uuid" }] },
+            },
+          },
+        },
+      },
       label: "reports",
     });
     await stack.up();
-    process.env.PULUMI_BACKEND_URL = `file://${stack.stateDir}`;
-    process.env.PULUMI_CONFIG_PASSPHRASE = "pgfleet-test";
+    restoreBackend = useStackBackend(stack);
   });
 
   afterAll(async () => {
-    process.env.PULUMI_BACKEND_URL = saved.backend;
-    process.env.PULUMI_CONFIG_PASSPHRASE = saved.passphrase;
-    if (saved.backend === undefined) delete process.env.PULUMI_BACKEND_URL;
-    if (saved.passphrase === undefined) delete process.env.PULUMI_CONFIG_PASSPHRASE;
+    restoreBackend?.();
+    await proxy?.close();
+    await proxy?.open(); // the far server back, so the stack can be destroyed
     await stack?.dispose();
-    for (const db of [`${prefix}_alpha`, `${prefix}_beta`, template]) if (db) await dropDatabase(db);
+    await proxy?.close();
+    for (const name of [db("alpha"), db("beta"), db("gamma"), template]) if (name) await dropDatabase(name);
   });
 
-  it("status: the fleet table from the stack's outputs plus the live check, passwords masked", async () => {
+  it("status: each project checked live on its own server, passwords masked", async () => {
+    const before = proxy.connections;
     const { code, out } = await capture(() => status(["--stack", STACK]));
     expect(code).toBe(0);
-    const rows = out.split("\n").filter((l) => l.includes(prefix));
-    expect(rows).toHaveLength(2);
-    for (const [row, db] of rows.map((r, i) => [r, `${prefix}_${["alpha", "beta"][i]}`] as const)) {
-      expect(row).toMatch(new RegExp(`^\\w+\\s+${db}\\s+${db}_owner\\s+ACTIVE_HEALTHY\\s+\\d`));
-      expect(row).toContain(`postgresql://${db}_owner:****@`);
+    const row = (key: string) => out.split("\n").find((l) => l.includes(` ${db(key)} `))!;
+    for (const [key, server] of [
+      ["alpha", "local"],
+      ["beta", "local"],
+      ["gamma", "far"],
+    ] as const) {
+      expect(row(key)).toMatch(
+        new RegExp(
+          `^\\w+\\s+${db(key)}\\s+${db(key)}_owner\\s+ACTIVE_HEALTHY\\s+${server} \\(127\\.0\\.0\\.1:\\d+\\)\\s+\\d`,
+        ),
+      );
+      expect(row(key)).toContain(`postgresql://${db(key)}_owner:****@`);
     }
+    expect(row("gamma")).toContain(`far (127.0.0.1:${proxy.port})`);
+    // Gamma was looked at through its own server's address.
+    expect(proxy.connections).toBeGreaterThan(before);
     const outputs = (await stack.outputs(true)).projects as Record<string, { connection_string: string }>;
     const password = decodeURIComponent(new URL(outputs.alpha.connection_string).password);
     expect(out).not.toContain(password);
+    expect(out).not.toContain(decodeURIComponent(new URL(adminUrl()).password));
   });
 
-  it("status: a database dropped by hand shows as MISSING and exits 1", async () => {
-    await dropDatabase(`${prefix}_beta`);
+  it("template-drift --stack: a fresh fleet with pgfleet's RLS has no drift (exit 0); the RLS is listed apart", async () => {
+    const { code, out } = await capture(() => templateDrift(["--stack", STACK, "--server-url", adminUrl()]));
+    expect(out).toContain("no drift: all 3 project(s) match their template");
+    expect(code).toBe(0);
+    expect(out).toContain(`✓ alpha (Alpha), database ${db("alpha")}: matches ${template}`);
+    expect(out).toContain("managed by pgfleet, left out of the comparison");
+    expect(out).toContain("  alpha: row-level security of public.profiles, public.users");
+    // And the RLS really is there.
+    const rls = await withAdmin(
+      (c) => c.query("SELECT relname FROM pg_class WHERE relrowsecurity ORDER BY relname"),
+      db("alpha"),
+    );
+    expect(rls.rows.map((r) => r.relname)).toEqual(["profiles", "users"]);
+  });
+
+  it("template-drift --stack: a real schema change in one project is still reported (exit 1)", async () => {
+    await withAdmin((c) => c.query("ALTER TABLE users ADD COLUMN nickname text"), db("beta"));
+    try {
+      const { code, out } = await capture(() =>
+        templateDrift(["--stack", STACK, "--server-url", adminUrl()]),
+      );
+      expect(code).toBe(1);
+      expect(out).toContain(`✗ beta (Beta), database ${db("beta")}: differs from ${template} (1 extra)`);
+      expect(out).toContain("- column public.users.nickname: text NULL (only in the project)");
+      expect(out).toContain("1 of 3 project(s) differ from their template");
+    } finally {
+      await withAdmin((c) => c.query("ALTER TABLE users DROP COLUMN nickname"), db("beta"));
+    }
+  });
+
+  it("template-drift --stack: a new template column reports every project", async () => {
+    await withAdmin((c) => c.query("ALTER TABLE profiles ADD COLUMN bio text"), template);
+    try {
+      const drifted = await capture(() => templateDrift(["--stack", STACK, "--server-url", adminUrl()]));
+      expect(drifted.code).toBe(1);
+      for (const key of ["alpha", "beta", "gamma"]) {
+        expect(drifted.out).toContain(
+          `✗ ${key} (${key[0].toUpperCase()}${key.slice(1)}), database ${db(key)}: differs`,
+        );
+      }
+      expect(drifted.out.match(/\+ column public\.profiles\.bio: text NULL/g)).toHaveLength(3);
+      expect(drifted.out).toContain("3 of 3 project(s) differ from their template");
+    } finally {
+      await withAdmin((c) => c.query("ALTER TABLE profiles DROP COLUMN bio"), template);
+    }
+  });
+
+  it("status: a database dropped by hand shows as MISSING (exit 1)", async () => {
+    await dropDatabase(db("beta"));
     const { code, out } = await capture(() => status(["--stack", STACK]));
     expect(code).toBe(1);
-    expect(out.split("\n").find((l) => l.includes(`${prefix}_beta`))).toContain("MISSING");
-    expect(out).toContain(`1 database(s) missing on the server: ${prefix}_beta`);
-    // Back to normal for the drift checks: refresh records the loss, up clones it again.
-    await stack.refresh();
-    await stack.up();
+    expect(out.split("\n").find((l) => l.includes(` ${db("beta")} `))).toContain("MISSING");
+    expect(out).toContain(`1 database(s) missing on the server: ${db("beta")}`);
+    expect(out).toContain(`npm run pulumi -- up --refresh -s ${STACK}`);
   });
 
-  it("template-drift --stack: each project against the template in its state; a new template column reports all", async () => {
-    const url = adminUrl();
-    const clean = await capture(() => templateDrift(["--stack", STACK, "--server-url", url]));
-    expect(clean.code).toBe(0);
-    expect(clean.out).toContain(`✓ alpha (Alpha), database ${prefix}_alpha: matches ${template}`);
+  it("the main job's up (npm start, the example workflow) creates the dropped database again", async () => {
+    expect(await databaseExists(db("beta"))).toBe(false);
+    // It refreshes first, so it sees the loss; a plain `up` compares with the state only.
+    const up = await stack.run(["up", ...UP_FLAGS, "-s", STACK]);
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(await databaseExists(db("beta"))).toBe(true);
+    const again = await capture(() => status(["--stack", STACK]));
+    expect(again.code).toBe(0);
+  });
 
-    await withAdmin((c) => c.query("ALTER TABLE profiles ADD COLUMN bio text"), template);
-    const drifted = await capture(() => templateDrift(["--stack", STACK, "--server-url", url]));
-    expect(drifted.code).toBe(1);
-    for (const key of ["alpha", "beta"]) {
-      expect(drifted.out).toContain(
-        `✗ ${key} (${key[0].toUpperCase()}${key.slice(1)}), database ${prefix}_${key}: differs`,
-      );
-    }
-    expect(drifted.out.match(/\+ column public\.profiles\.bio: text NULL/g)).toHaveLength(2);
-    expect(drifted.out).toContain("2 of 2 project(s) differ from their template");
+  it("status: a server that is down gives its projects UNREACHABLE, naming the server (exit 1)", async () => {
+    await proxy.close();
+    const { code, out } = await capture(() => status(["--stack", STACK]));
+    expect(code).toBe(1);
+    const row = (key: string) => out.split("\n").find((l) => l.includes(` ${db(key)} `))!;
+    expect(row("gamma")).toMatch(/\sUNREACHABLE\s+far \(127\.0\.0\.1:\d+\)/);
+    expect(row("alpha")).toContain("ACTIVE_HEALTHY");
+    expect(row("beta")).toContain("ACTIVE_HEALTHY");
+    expect(out).toMatch(
+      new RegExp(`gamma: UNREACHABLE: server far \\(127\\.0\\.0\\.1:${proxy.port}\\) cannot be reached: `),
+    );
+    expect(out).not.toContain("missing on the server");
+
+    const json = await capture(() => status(["--stack", STACK, "--json"]));
+    expect(json.code).toBe(1);
+    const projects = (JSON.parse(json.out) as { projects: Record<string, { status: string }> }).projects;
+    expect(Object.fromEntries(Object.entries(projects).map(([k, p]) => [k, p.status]))).toEqual({
+      alpha: "ACTIVE_HEALTHY",
+      beta: "ACTIVE_HEALTHY",
+      gamma: "UNREACHABLE",
+    });
+    expect(json.out).not.toContain(decodeURIComponent(new URL(adminUrl()).password));
   });
 });

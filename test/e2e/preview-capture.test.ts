@@ -1,9 +1,10 @@
 /**
  * Real previews of the repository's program through the real engine, rendered as PR comments.
  * Each scenario runs `pulumi preview --json --event-log` (the event log needs
- * PULUMI_DEBUG_COMMANDS=true and is the only place policy violations show up), scrubs the output
- * (no provider source, no debug lines — they carry the admin password in plain text — no temp
- * paths, stable names) and checks what the renderer makes of it. The committed fixtures in
+ * PULUMI_DEBUG_COMMANDS=true), scrubs the output (no provider source, no debug lines — they carry
+ * the admin password in plain text — no temp paths, stable names) and checks what the renderer
+ * makes of it. Policy results come from the preview's text output (`--urns`), which holds no
+ * secrets: the policy and rls scenarios capture it too (`<name>.policies.txt`). The committed fixtures in
  * test/fixtures/preview/ must render exactly like today's live previews; re-capture them with
  *
  *   PGFLEET_CAPTURE_PREVIEW_FIXTURES=1 npx vitest run test/e2e/preview-capture.test.ts
@@ -11,62 +12,29 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { analyzePreview } from "../../core/pr-comment/analysis";
 import {
-  analyzePreview,
   parseEventLog,
-  renderPrComment,
   type EngineEventJson,
   type PreviewDigestJson,
-} from "../../core/pr-comment";
+} from "../../core/pr-comment/engine-output";
+import { renderPrComment } from "../../core/pr-comment/markdown";
+import { parsePolicyDisplay } from "../../core/pr-comment/policy-output";
 import { REPO_ROOT } from "../../scripts/lib/paths";
 import { fleetConfig, TEMPLATE_SQL, type ProjectEntry } from "../support/fleet";
 import { adminServer, createScratchDatabase, dropDatabase, uniqueName } from "../support/postgres";
-import { TestStack } from "../support/pulumi";
+import { scrub } from "../support/preview-scrub";
+import { STACK, TestStack } from "../support/pulumi";
 
 const FIXTURES = path.join(REPO_ROOT, "test", "fixtures", "preview");
 const CAPTURE = process.env.PGFLEET_CAPTURE_PREVIEW_FIXTURES === "1";
 const TEMPLATE_DATABASE = "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase";
-
-/** Keys that are noise for the renderer (the dynamic provider's serialised source, call stacks). */
-const DROPPED_KEYS = new Set(["__provider", "stackTrace", "sourcePosition", "propertyDependencies"]);
-
-function dropNoise(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(dropNoise);
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(
-      Object.entries(value)
-        .filter(([k]) => !DROPPED_KEYS.has(k))
-        .map(([k, v]) => [k, dropNoise(v)]),
-    );
-  }
-  return value;
-}
 
 interface Captured {
   preview: PreviewDigestJson;
   events: EngineEventJson[];
   eventsText: string;
   exitCode: number;
-}
-
-/** Scrubs one preview's outputs; throws when a password would still be in them. */
-function scrub(preview: PreviewDigestJson, events: EngineEventJson[], replacements: Array<[string, string]>) {
-  const keep = events.filter((e) => !(e.diagnosticEvent && e.diagnosticEvent.severity === "debug"));
-  const rename = (text: string) => replacements.reduce((t, [from, to]) => t.split(from).join(to), text);
-  const previewText = rename(JSON.stringify(dropNoise(preview), null, 2));
-  const eventsText = rename(keep.map((e) => JSON.stringify(dropNoise(e))).join("\n"));
-  const password = adminServer().password;
-  for (const text of [previewText, eventsText]) {
-    if (password && text.includes(password)) throw new Error("the admin password survived scrubbing");
-    const url = /postgres(?:ql)?:\/\/[^:/@\s"]+:[^@\s"*]+@/.exec(text);
-    if (url) throw new Error(`a connection string with a password survived scrubbing: ${url[0]}`);
-  }
-  return {
-    preview: JSON.parse(previewText) as PreviewDigestJson,
-    events: parseEventLog(eventsText).events,
-    previewText: `${previewText}\n`,
-    eventsText: `${eventsText}\n`,
-  };
 }
 
 describe("PR comments from real previews", () => {
@@ -122,6 +90,35 @@ describe("PR comments from real previews", () => {
       markdown,
       analysis: analyzePreview({ preview: clean.preview, events: clean.events }),
     };
+  }
+
+  /** Every password the stack knows: the admin's and each project's (from its connection string). */
+  async function passwords(target: TestStack): Promise<string[]> {
+    const outputs = JSON.stringify(await target.outputs(true));
+    const fromUrls = [...outputs.matchAll(/postgres(?:ql)?:\/\/[^:/@\s"]+:([^@\s"]+)@/g)].map((m) => m[1]);
+    return [adminServer().password ?? "", ...fromUrls].filter((p) => p.length >= 8);
+  }
+
+  /**
+   * The preview's text output (the default display, `--urns`): the policy results' source. Fails
+   * when any password of the stack is in it; writes `<name>.policies.txt` when capturing.
+   */
+  async function captureDisplay(target: TestStack, name: string, args: string[] = [], expectFailure = false) {
+    const result = await target.run(["preview", "--non-interactive", "--urns", "-s", STACK, ...args]);
+    expect(result.code !== 0).toBe(expectFailure);
+    const raw = `${result.stdout}${result.stderr}`;
+    const secrets = await passwords(target);
+    expect(secrets.length).toBeGreaterThan(1);
+    for (const secret of secrets)
+      expect(raw.includes(secret), "a password in the preview's text output").toBe(false);
+    const text = [
+      [target.dir, "<stack-dir>"],
+      [REPO_ROOT, "<repo>"],
+      [template, "project_template"],
+      [prefix, "demo"],
+    ].reduce((t, [from, to]) => t.split(from).join(to), raw);
+    if (CAPTURE) fs.writeFileSync(path.join(FIXTURES, `${name}.policies.txt`), text);
+    return { text, report: parsePolicyDisplay(text), secrets };
   }
 
   beforeAll(async () => {
@@ -268,11 +265,11 @@ new PolicyPack("fixture-pack", {
     );
   });
 
-  it("policy violations: only in the event log, grouped mandatory first; the preview fails", async () => {
+  it("policy violations: not in --json; the event log has them (with passwords), the text output too (without); mandatory first; the preview fails", async () => {
     stack.setConfig(
       config([...projects, { name: "Epsilon", key: "epsilon", databaseName: `${prefix}_epsilon` }]),
     );
-    const { markdown, raw } = await capture(stack, "policy", ["--policy-pack", pack], true);
+    const { markdown, raw, clean } = await capture(stack, "policy", ["--policy-pack", pack], true);
     expect(raw.exitCode).not.toBe(0);
     expect(JSON.stringify(raw.preview)).not.toContain("database-name-prefix");
     expect(raw.events.filter((e) => e.policyEvent).length).toBe(11);
@@ -282,6 +279,21 @@ new PolicyPack("fixture-pack", {
     expect(markdown.indexOf("#### ⛔ mandatory (5)")).toBeGreaterThan(0);
     expect(markdown.indexOf("#### ⛔ mandatory (5)")).toBeLessThan(markdown.indexOf("#### ⚠️ advisory (6)"));
     expect(markdown).toContain("- **at-most-three-projects** — stack: 5 projects in one stack");
+
+    // The same results from the text output, which holds no password (the event log does).
+    const display = await captureDisplay(stack, "policy", ["--policy-pack", pack], true);
+    expect(display.secrets.some((p) => raw.eventsText.includes(p))).toBe(true);
+    expect(display.report?.violations.length).toBe(11);
+    const fromDisplay = analyzePreview({ preview: clean.preview, policies: display.report });
+    const fromEvents = analyzePreview({ preview: clean.preview, events: clean.events });
+    const shape = (a: typeof fromEvents) =>
+      a.policies
+        .map((v) => [v.enforcementLevel, v.policyName, v.urn, v.project, v.description, v.message])
+        .sort();
+    expect(shape(fromDisplay)).toEqual(shape(fromEvents));
+    expect(renderPrComment({ preview: clean.preview, policies: display.report })).toBe(
+      renderPrComment({ preview: clean.preview, events: clean.events }),
+    );
   });
 
   it("mixed: create, update, rename and a dropped project, with advisory violations (pack config)", async () => {
@@ -308,6 +320,37 @@ new PolicyPack("fixture-pack", {
     expect(markdown.split("\n")[0]).toBe(
       "**pgfleet preview (test)**: 2 to create, 1 to update, 1 rename, 1 to delete — ⚠️ 1 drops data, 10 policy violations",
     );
+  });
+
+  it("rls: a changed policy is shown in full, before and after, under its project", async () => {
+    const withRls = (cast: string) => ({
+      ...config(projects.map((p) => ({ ...p, rlsPolicySets: p.key === "alpha" ? ["owner-only"] : [] }))),
+      "pgfleet:rlsPolicySets": {
+        "owner-only": { tables: { users: { policies: [{ builder: "ownRowsOnly", column: "id", cast }] } } },
+      },
+    });
+    stack.setConfig(withRls("uuid"));
+    await stack.up();
+    stack.setConfig(withRls("text"));
+    const { markdown, analysis } = await capture(stack, "rls");
+    const display = await captureDisplay(stack, "rls");
+    expect(display.report).toEqual({ source: "display", packs: [], violations: [] });
+    expect(markdown.split("\n")[0]).toBe("**pgfleet preview (test)**: 1 to update");
+    expect(analysis.projects.map((p) => [p.key, p.action, p.rls.map((c) => c.table)])).toEqual([
+      ["alpha", "update", ["users"]],
+    ]);
+    expect(analysis.other).toEqual([]);
+    const expr = (cast: string) => `"id" = CAST(NULLIF(current_setting('app.user_id', true), '') AS ${cast})`;
+    // Under its project, in full: the cast is the last word of each expression.
+    const block = markdown.slice(markdown.indexOf("#### project `alpha` (Alpha), table `users` (update)"));
+    for (const line of [
+      `-USING (${expr("uuid")})`,
+      `+USING (${expr("text")})`,
+      `+WITH CHECK (${expr("text")})`,
+    ])
+      expect(block.split("\n")).toContain(line);
+    stack.setConfig(config(projects));
+    await stack.up();
   });
 
   it("a 400-project fleet stays under GitHub's limit with the summary first", async () => {

@@ -22,18 +22,8 @@ import {
   withAdmin,
 } from "../support/postgres";
 import { changedSteps, TestStack } from "../support/pulumi";
+import type { ProjectApiResponse } from "../../core/project-api-response";
 import { providerModuleText } from "../../provider/dynamic";
-
-interface ProjectOut {
-  id: number;
-  ref: string;
-  name: string;
-  database_name: string;
-  connection_string: string;
-  status: string;
-  region: string;
-  inserted_at: string;
-}
 
 async function asProject<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
   const c = new Client({ connectionString: url });
@@ -58,10 +48,11 @@ describe("a fleet of three projects", () => {
       "tpl2",
       `${TEMPLATE_SQL}\nCREATE TABLE audit_log (id serial primary key);`,
     );
+    // Keys of their own: a project without one is identified by its database name.
     projects = [
-      { name: "Project A", databaseName: `${prefix}_a` },
-      { name: "Project B", databaseName: `${prefix}_b` },
-      { name: "Project C", databaseName: `${prefix}_c` },
+      { name: "Project A", key: "project-a", databaseName: `${prefix}_a` },
+      { name: "Project B", key: "project-b", databaseName: `${prefix}_b` },
+      { name: "Project C", key: "project-c", databaseName: `${prefix}_c` },
     ];
     stack = await TestStack.create({
       repoProgram: true,
@@ -91,7 +82,7 @@ describe("a fleet of three projects", () => {
       expect(db.comment).toMatch(/^pgfleet:\{.*"key":"project-[abc]"/);
     }
 
-    const out = (await stack.outputs(true)).projects as Record<string, ProjectOut>;
+    const out = (await stack.outputs(true)).projects as Record<string, ProjectApiResponse>;
     expect(Object.keys(out).sort()).toEqual(["project-a", "project-b", "project-c"]);
     for (const [key, p] of Object.entries(out)) {
       const letter = key.slice(-1);
@@ -126,7 +117,7 @@ describe("a fleet of three projects", () => {
 
   it("keeps secrets out of the state file", async () => {
     const state = stack.stateFileText();
-    const out = (await stack.outputs(true)).projects as Record<string, ProjectOut>;
+    const out = (await stack.outputs(true)).projects as Record<string, ProjectApiResponse>;
     const adminPassword = decodeURIComponent(new URL(process.env.PGFLEET_ADMIN_URL!).password);
     for (const p of Object.values(out)) {
       const password = decodeURIComponent(new URL(p.connection_string).password);
@@ -201,7 +192,7 @@ describe("a fleet of three projects", () => {
   });
 
   it("renames a database in place, keeping its rows and its role's password", async () => {
-    projects[0] = { name: "Project A", databaseName: `${prefix}_a2` };
+    projects[0] = { name: "Project A", key: "project-a", databaseName: `${prefix}_a2` };
     stack.setConfig(fleetConfig(template, projects));
     const { json } = await stack.preview();
     const steps = changedSteps(json);
@@ -211,7 +202,7 @@ describe("a fleet of three projects", () => {
     await stack.up();
     expect(await databaseExists(`${prefix}_a`)).toBe(false);
     expect(await databaseExists(`${prefix}_a2`)).toBe(true);
-    const out = (await stack.outputs(true)).projects as Record<string, ProjectOut>;
+    const out = (await stack.outputs(true)).projects as Record<string, ProjectApiResponse>;
     const rows = await asProject(out["project-a"].connection_string, (c) =>
       c.query("SELECT email FROM users"),
     );
@@ -272,7 +263,7 @@ describe("generated names", () => {
       const names: string[] = [];
       for (let i = 0; i < 3; i++) {
         await stack.up();
-        const out = (await stack.outputs(true)).projects as Record<string, ProjectOut>;
+        const out = (await stack.outputs(true)).projects as Record<string, ProjectApiResponse>;
         names.push(out.auto.database_name);
       }
       expect(names[0]).toMatch(/^auto_named_x_[0-9a-f]{8}_[a-z0-9]{6}$/);

@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { databasesLike, fleetConfig, rolesLike, TEMPLATE_SQL } from "../support/fleet";
 import { adminUrl, createScratchDatabase, dropDatabase, uniqueName, withAdmin } from "../support/postgres";
+import { parseServerUrl } from "../../db/client";
+import { connectMaintenance } from "../../db/session";
 import { TestStack } from "../support/pulumi";
 
 describe("seed error codes", () => {
@@ -63,7 +65,13 @@ describe("seed error codes", () => {
 
   it("INSUFFICIENT_PERMISSIONS: an admin role without CREATEDB", async () => {
     const weak = uniqueName("weak");
-    await withAdmin((c) => c.query(`CREATE ROLE ${weak} LOGIN PASSWORD 'weak-password-123'`));
+    // pgfleet_catalog is closed to PUBLIC: an admin role that did not create it is granted CONNECT.
+    await (await connectMaintenance(parseServerUrl(adminUrl()))).end();
+    await withAdmin((c) =>
+      c.query(
+        `CREATE ROLE ${weak} LOGIN PASSWORD 'weak-password-123'; GRANT CONNECT ON DATABASE pgfleet_catalog TO ${weak}`,
+      ),
+    );
     const u = new URL(adminUrl());
     u.username = weak;
     u.password = "weak-password-123";
@@ -77,7 +85,9 @@ describe("seed error codes", () => {
     expect(text).toContain(`database "${name}"`);
     expect(text).toContain("permission denied to create database");
     expect(await databasesLike(name)).toEqual([]);
-    await withAdmin((c) => c.query(`DROP ROLE ${weak}`));
+    await withAdmin((c) =>
+      c.query(`REVOKE CONNECT ON DATABASE pgfleet_catalog FROM ${weak}; DROP ROLE ${weak}`),
+    );
   });
 
   it("a malformed PGFLEET_ADMIN_URL fails at preview, naming the variable and not repeating the URL", async () => {

@@ -1,7 +1,8 @@
 /**
  * Crashes and contention, through the real engine against the real server:
- * - `kill -9` of `pulumi up` half-way through a 20-project fleet, then the README's recovery →
- *   converges with no orphan or duplicate databases or roles;
+ * - `kill -9` of `pulumi up` half-way through a 20-project fleet (half of them with generated
+ *   names), then the README's recovery → converges with no orphan, duplicate or renamed databases
+ *   or roles, and `preview --expect-no-changes` passes;
  * - 50 projects from one template in one `up` while another session sits in the template, for
  *   each `templateBusy` mode.
  */
@@ -22,6 +23,13 @@ function projects(prefix: string, n: number) {
   }));
 }
 
+/** Every other project without a database name: the name is generated from `<prefix> unnamed <i>`. */
+function mixedProjects(prefix: string, n: number) {
+  return projects(prefix, n).map((p, i) =>
+    i % 2 === 0 ? p : { name: `${prefix} unnamed ${i}`, key: p.key },
+  );
+}
+
 async function sessionIn(database: string): Promise<Client> {
   const c = new Client({ connectionString: adminUrl(database), application_name: "someone-else" });
   await c.connect();
@@ -37,7 +45,7 @@ describe("interrupted up", () => {
     template = await createScratchDatabase("tpl", TEMPLATE_SQL);
     stack = await TestStack.create({
       repoProgram: true,
-      config: fleetConfig(template, projects(prefix, 20)),
+      config: fleetConfig(template, mixedProjects(prefix, 20)),
       label: "crash",
     });
   });
@@ -72,33 +80,36 @@ describe("interrupted up", () => {
     expect(sidecars).toEqual([]);
 
     // README: release the dead run's lock, clear pending operations, then run up again.
-    const cancel = await stack.run(["cancel", "--yes", "-s", STACK]);
-    expect(cancel.code, cancel.stdout + cancel.stderr).toBe(0);
-    const refresh = await stack.run([
-      "refresh",
-      "--clear-pending-creates",
-      "--yes",
-      "--non-interactive",
-      "-s",
-      STACK,
-    ]);
-    expect(refresh.code, refresh.stdout + refresh.stderr).toBe(0);
+    await stack.recoverInterrupted();
+    // The names the killed run created are the ones a preview plans now (generated names included).
+    const made = new Set((await databasesLike(prefix)).map((d) => d.datname));
+    // --show-sames: a project whose create the killed run had recorded is a `same` step, which
+    // the JSON preview leaves out otherwise.
+    const { json: plan } = await stack.preview({ args: ["--show-sames"] });
+    const planned = (plan.steps ?? [])
+      .filter((s) => s.newState?.type === "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase")
+      .map((s) => String(s.newState?.inputs?.databaseName));
+    const ops = (plan.steps ?? []).map(
+      (s) => `${s.op} ${s.urn.split("::").pop()} ${s.newState?.type ?? "-"}`,
+    );
+    expect(planned, ops.join("\n")).toHaveLength(20);
+    for (const name of made) expect(planned).toContain(name);
     await stack.up();
 
-    const dbs = await databasesLike(prefix);
-    expect(dbs.map((d) => d.datname).sort()).toEqual(
-      projects(prefix, 20)
-        .map((p) => p.databaseName)
-        .sort(),
+    const expected = mixedProjects(prefix, 20).map((p, i) =>
+      "databaseName" in p ? p.databaseName : new RegExp(`^${prefix}_unnamed_${i}_[a-z0-9]{6}$`),
     );
-    expect((await rolesLike(prefix)).sort()).toEqual(
-      projects(prefix, 20)
-        .map((p) => `${p.databaseName}_owner`)
-        .sort(),
-    );
-    const again = await stack.preview();
-    expect((again.json.steps ?? []).filter((s) => s.op !== "same")).toEqual([]);
-  });
+    const dbs = (await databasesLike(prefix)).map((d) => d.datname).sort();
+    expect(dbs.sort()).toEqual(planned.sort());
+    for (const want of expected) {
+      expect(dbs.filter((d) => (typeof want === "string" ? d === want : want.test(d)))).toHaveLength(1);
+    }
+    // No adopted database was renamed: every one the killed run made is still there.
+    for (const name of made) expect(dbs).toContain(name);
+    expect((await rolesLike(prefix)).sort()).toEqual(dbs.map((d) => `${d}_owner`).sort());
+    const again = await stack.run(["preview", "--expect-no-changes", "--non-interactive", "-s", STACK]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+  }, 300_000);
 });
 
 describe("50 projects while another session sits in the template", () => {

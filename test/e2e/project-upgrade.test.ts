@@ -29,7 +29,7 @@ function program(database: string, template: string, legacyRole: boolean): strin
 import * as pulumi from "@pulumi/pulumi";
 import { ProjectDatabase } from "pgfleet/components/project-database";
 import { LegacyProjectRole } from "pgfleet/provider/project-role";
-import { parseServerUrl } from "pgfleet/provider/db-client";
+import { parseServerUrl } from "pgfleet/db/client";
 
 const server = parseServerUrl(process.env.PGFLEET_ADMIN_URL!);
 const project = new ProjectDatabase("alpha", {

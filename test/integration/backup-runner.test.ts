@@ -12,30 +12,29 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deletePlan, listRuns, upsertPlan, withCatalog, type BackupRun } from "../../backup/catalog";
+import { deletePlan, listRuns, upsertPlan, withCatalog, type BackupRun } from "../../db/catalog";
 import { finalBackup } from "../../backup/final-backup";
-import {
-  BackupVerificationError,
-  dumpDatabase,
-  locateTools,
-  pruneBackups,
-  runPlan,
-  sha256File,
-  sweepAbandonedRuns,
-  verifyArchive,
-  verifyBackup,
-} from "../../backup/runner";
+import { dumpDatabase, verifyArchive, verifyBackup } from "../../backup/dump";
+import { BackupVerificationError } from "../../backup/errors";
+import { sha256File } from "../../backup/files";
+import { locateTools } from "../../backup/pg-tools";
+import { pruneBackups, runPlan, sweepAbandonedRuns } from "../../backup/plan-runs";
 import { validateBackupPlan, type BackupPlanSpec } from "../../core/backup-plan";
+import { scramSha256Verifier } from "../../core/scram";
+import { connect } from "../../db/client";
+import { ident, literal } from "../../core/sql";
 import { REPO_ROOT } from "../../scripts/lib/paths";
+import { filesUnder } from "../support/fleet";
 import {
   adminServer,
   adminUrl,
   createScratchDatabase,
   databaseExists,
-  dropDatabase,
+  roleExists,
   uniqueName,
   withAdmin,
 } from "../support/postgres";
+import { dropRestoredDatabase, escalatingTableSql, isSuperuser } from "../support/restores";
 
 const SETUP = `
 CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL, name text, created_at timestamptz DEFAULT now());
@@ -83,14 +82,6 @@ async function tableFacts(database: string): Promise<TableFacts[]> {
 
 function tempDir(label: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `pgfleet-${label}-`));
-}
-
-function filesUnder(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => path.join(e.parentPath, e.name));
 }
 
 function planSpec(
@@ -167,7 +158,7 @@ describe("backup runner on the real server", () => {
     await withCatalog(server(), async (c) => {
       for (const p of plans) await deletePlan(c, p);
     });
-    for (const db of cleanup) await dropDatabase(db);
+    for (const db of cleanup) await dropRestoredDatabase(db);
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
@@ -245,8 +236,13 @@ describe("backup runner on the real server", () => {
       progress: () => undefined,
     });
     expect(result.verification).toBe("restore");
+    // Scoped to this dump (the scratch owner's comment names the file): other files verify at the same time.
     const scratch = await withAdmin((c) =>
-      c.query("SELECT datname FROM pg_database WHERE datname LIKE 'pgfleet_verify_%'"),
+      c.query(
+        `SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
+          WHERE datname LIKE 'pgfleet\\_verify\\_%' AND shobj_description(r.oid, 'pg_authid') LIKE $1`,
+        [`%${path.basename(result.file)}%`],
+      ),
     );
     expect(scratch.rows).toEqual([]);
     const run = await verifyBackup(server(), result.runId!, { mode: "restore" });
@@ -621,5 +617,212 @@ describe("backup runner on the real server", () => {
     const empty = tempDir("empty");
     dirs.push(empty);
     await expect(locateTools(empty)).rejects.toThrow(/pg_dump was not found on PATH/);
+  });
+});
+
+/** Issue 15 point 1: the tenant's escalating CHECK function (test/support/tenant-attack.ts) and restores. */
+describe("restores run the dump's code as an unprivileged role, never the admin", () => {
+  const tenant = uniqueName("bk_tenant");
+  const password = "tenant-" + uniqueName("pw");
+  let evil: string;
+  let benign: string;
+  const cleanup: string[] = [];
+  const plans: string[] = [];
+  const dirs: string[] = [];
+
+  const rolsuper = () => isSuperuser(tenant);
+  /**
+   * Roles and scratch databases a restore of this block's dumps makes for itself; none may stay
+   * behind. Scoped by the role's comment, which names the dump file or the target (both start with
+   * this block's unique database names): other test files restore at the same time.
+   */
+  const leftovers = () =>
+    withAdmin(async (c) => {
+      const r = await c.query<{ name: string }>(
+        `WITH mine AS (
+           SELECT oid, rolname, rolcanlogin FROM pg_roles
+            WHERE rolname ~ '^pgfleet_(verify|restore)_'
+              AND (shobj_description(oid, 'pg_authid') LIKE '%' || $1 || '%'
+                OR shobj_description(oid, 'pg_authid') LIKE '%' || $2 || '%'))
+         SELECT rolname AS name FROM mine WHERE rolcanlogin
+         UNION ALL SELECT d.datname FROM pg_database d JOIN mine ON mine.oid = d.datdba
+          WHERE d.datname LIKE 'pgfleet\\_verify\\_%'`,
+        [evil, benign],
+      );
+      return r.rows.map((x) => x.name);
+    });
+
+  beforeAll(async () => {
+    evil = await createScratchDatabase("bk_evil");
+    benign = await createScratchDatabase("bk_benign", SETUP);
+    cleanup.push(evil, benign);
+    // Like a project: the tenant's LOGIN role may connect and create schemas, nothing more.
+    await withAdmin((c) =>
+      c.query(
+        `CREATE ROLE ${ident(tenant)} LOGIN NOSUPERUSER PASSWORD ${literal(scramSha256Verifier(password))};
+         REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(evil)} FROM PUBLIC;
+         GRANT CONNECT, CREATE ON DATABASE ${ident(evil)} TO ${ident(tenant)}`,
+      ),
+    );
+    const c = await connect({ ...adminServer(), user: tenant, password }, evil);
+    try {
+      await c.query(escalatingTableSql(tenant, 10));
+    } finally {
+      await c.end();
+    }
+    expect(await rolsuper()).toBe(false);
+  });
+
+  afterAll(async () => {
+    await withCatalog(server(), async (c) => {
+      for (const p of plans) await deletePlan(c, p);
+    });
+    for (const db of cleanup) await dropRestoredDatabase(db);
+    await withAdmin((c) => c.query(`DROP ROLE IF EXISTS ${ident(tenant)}`));
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it("verify: restore in a plan run, `backup verify --mode restore` and a final backup fail clearly; rolsuper stays false", async () => {
+    const dest = tempDir("evil");
+    dirs.push(dest);
+
+    // The plan's own verification (restore) refuses the dump: no file, a failed run naming why.
+    const plan = planSpec({
+      planName: uniqueName("it-evil"),
+      databases: [evil],
+      destination: dest,
+      verify: "restore",
+    });
+    await withCatalog(server(), (c) => upsertPlan(c, plan, "test/integration"));
+    plans.push(plan.planName);
+    const result = await runPlan(server(), plan, { progress: () => undefined });
+    expect(await rolsuper()).toBe(false);
+    const outcome = result.outcomes[0];
+    expect(outcome.ok).toBe(false);
+    if (outcome.ok) return;
+    expect(outcome.error).toMatch(
+      /verification \(restore\) of the new dump failed: .*pg_restore ran as the unprivileged role "pgfleet_verify_[0-9a-f]+".*must be superuser/s,
+    );
+    expect(filesUnder(dest)).toEqual([]);
+
+    // A dump made with `list`, test-restored later through the CLI.
+    const listed = await dumpDatabase(server(), evil, { destination: dest, progress: () => undefined });
+    const v = cli(["verify", listed.runId!, "--mode", "restore"]);
+    expect(await rolsuper()).toBe(false);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain(listed.file);
+    expect(v.stderr).toMatch(/did not restore into scratch database .*unprivileged role.*must be superuser/s);
+    const [run] = (await runsOf({ databaseName: evil })).filter((r) => r.id === listed.runId);
+    expect(run).toMatchObject({ verified: false, verification: "restore" });
+
+    // backup-then-drop's final dump, verified by a test restore, fails the same way.
+    await expect(finalBackup(server(), evil, { destination: dest, verify: "restore" })).rejects.toThrow(
+      new RegExp(
+        `^final backup of database "${evil}" failed: verification \\(restore\\).*must be superuser`,
+        "s",
+      ),
+    );
+    expect(await rolsuper()).toBe(false);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("`backup restore --to` fails clearly, drops its target again, and rolsuper stays false", async () => {
+    const dest = tempDir("evil-restore");
+    dirs.push(dest);
+    const dump = await dumpDatabase(server(), evil, { destination: dest, progress: () => undefined });
+    const target = uniqueName("bk_evil_copy");
+    cleanup.push(target);
+    const r = cli(["restore", dump.runId!, "--to", target]);
+    expect(await rolsuper()).toBe(false);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `restoring .* into "${target}" failed .*unprivileged role "pgfleet_restore_[0-9a-f]+".*"${target}" was dropped again.*must be superuser`,
+        "s",
+      ),
+    );
+    expect(await databaseExists(target)).toBe(false);
+    const roles = await withAdmin((c) =>
+      c.query(
+        "SELECT 1 FROM pg_roles WHERE rolname LIKE 'pgfleet\\_restore\\_%' AND shobj_description(oid, 'pg_authid') LIKE $1",
+        [`%"${target}"%`],
+      ),
+    );
+    expect(roles.rows).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("`backup restore --to` with an invalid name is refused with INVALID_DATABASE_NAME, creating nothing", async () => {
+    const dest = tempDir("bad-name");
+    dirs.push(dest);
+    const dump = await dumpDatabase(server(), benign, { destination: dest, progress: () => undefined });
+    const bad = ["Bad-Name", "1st_copy", "postgres", "x".repeat(64)];
+    cleanup.push("Bad-Name", "1st_copy", "x".repeat(63)); // what the old code created
+    for (const name of bad) {
+      const r = cli(["restore", dump.runId!, "--to", name]);
+      expect(r.code, name).toBe(1);
+      expect(r.stderr).toMatch(/\[INVALID_DATABASE_NAME\] cannot restore backup \S+: --to "/);
+      expect(r.stderr).toContain(JSON.stringify(name));
+    }
+    // No new database of those names (a 64-byte name would be cut to 63), no restore role for them.
+    const created = await withAdmin((c) =>
+      c.query(
+        `SELECT datname AS name FROM pg_database WHERE datname = ANY($1)
+         UNION ALL SELECT rolname FROM pg_roles
+          WHERE rolname LIKE 'pgfleet\\_restore\\_%' AND shobj_description(oid, 'pg_authid') LIKE '%backup ' || $2 || ' %'`,
+        [["Bad-Name", "1st_copy", "x".repeat(64), "x".repeat(63)], dump.runId],
+      ),
+    );
+    expect(created.rows).toEqual([]);
+  });
+
+  it("a benign dump restores with its rows into a database closed to PUBLIC, owned by a role that cannot log in", async () => {
+    const dest = tempDir("benign");
+    dirs.push(dest);
+    const dump = await dumpDatabase(server(), benign, {
+      destination: dest,
+      verify: "restore",
+      progress: () => undefined,
+    });
+    const target = uniqueName("bk_benign_copy");
+    cleanup.push(target);
+    const r = cli(["restore", dump.runId!, "--to", target]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await tableFacts(target)).toEqual(await tableFacts(benign));
+    const facts = await withAdmin((c) =>
+      c.query<{ pub: boolean; owner: string; login: boolean; super: boolean; tables: string[] }>(
+        `SELECT has_database_privilege('public', d.datname, 'CONNECT') OR has_database_privilege('public', d.datname, 'TEMPORARY') AS pub,
+                r.rolname AS owner, r.rolcanlogin AS login, r.rolsuper AS super
+           FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = $1`,
+        [target],
+      ),
+    );
+    expect(facts.rows[0]).toMatchObject({ pub: false, login: false, super: false });
+    expect(facts.rows[0].owner).toMatch(/^pgfleet_restore_[0-9a-f]+$/);
+    expect(r.stdout).toContain(`NOLOGIN role "${facts.rows[0].owner}"`);
+    // What was restored belongs to that role too, not to the admin.
+    const owners = await withAdmin(
+      (c) =>
+        c.query<{ owner: string }>(
+          "SELECT DISTINCT tableowner AS owner FROM pg_tables WHERE schemaname IN ('public', 'app')",
+        ),
+      target,
+    );
+    expect(owners.rows).toEqual([{ owner: facts.rows[0].owner }]);
+    // A plain login role (PUBLIC's rights only) is refused.
+    const outsider = uniqueName("bk_outsider");
+    await withAdmin((c) =>
+      c.query(`CREATE ROLE ${ident(outsider)} LOGIN PASSWORD ${literal(scramSha256Verifier("outsider-pw"))}`),
+    );
+    try {
+      await expect(
+        connect({ ...adminServer(), user: outsider, password: "outsider-pw" }, target),
+      ).rejects.toThrow(/permission denied for database/);
+    } finally {
+      await withAdmin((c) => c.query(`DROP ROLE ${ident(outsider)}`));
+    }
+    await dropRestoredDatabase(target);
+    expect(await roleExists(facts.rows[0].owner)).toBe(false);
+    expect(await leftovers()).toEqual([]);
   });
 });

@@ -1,11 +1,14 @@
 /**
- * The providers' shared admin sessions (provider/db-client.ts `connectShared`), on the real
- * server: a session handed back is reused by the next operation, operations running at once get
- * sessions of their own, and a session on which a statement failed is closed rather than reused.
+ * db/client.ts on the real server. The providers' shared admin sessions (`connectShared`): a
+ * session handed back is reused by the next operation, operations running at once get sessions of
+ * their own, and a session on which a statement failed is closed rather than reused. `closing` and
+ * `inTransaction`: the session is closed and the transaction committed or rolled back whatever the
+ * callback does.
  */
 import { describe, expect, it } from "vitest";
-import { connectShared, type DbClient } from "../../provider/db-client";
-import { adminServer, withAdmin } from "../support/postgres";
+import { closing, connect, connectShared, inTransaction, type DbClient } from "../../db/client";
+import { hasSqlState, SQLSTATE } from "../../db/errors";
+import { adminServer, createScratchDatabase, dropDatabase, withAdmin } from "../support/postgres";
 
 const backendPid = async (c: DbClient): Promise<number> =>
   (await c.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
@@ -59,5 +62,42 @@ describe("shared admin sessions", () => {
     const deadline = Date.now() + 10_000;
     while ((await sessionAlive(pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(await sessionAlive(pid)).toBe(false);
+  });
+});
+
+describe("closing and transactions", () => {
+  it("closes the session after the callback, also when it throws", async () => {
+    let pid = 0;
+    await expect(
+      closing(await connect(adminServer()), async (c) => {
+        pid = await backendPid(c);
+        throw new Error("callback failed");
+      }),
+    ).rejects.toThrow("callback failed");
+    const deadline = Date.now() + 10_000;
+    while ((await sessionAlive(pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await sessionAlive(pid)).toBe(false);
+  });
+
+  it("commits what the callback did, and rolls all of it back when it throws", async () => {
+    const database = await createScratchDatabase("dbc_tx", "CREATE TABLE t (n int PRIMARY KEY)");
+    try {
+      await withAdmin(async (c) => {
+        await inTransaction(c, async () => {
+          await c.query("INSERT INTO t VALUES (1)");
+        });
+        const failure = await inTransaction(c, async () => {
+          await c.query("INSERT INTO t VALUES (2)");
+          await c.query("INSERT INTO t VALUES (1)");
+        }).catch((err: unknown) => err);
+        // The callback's own error (a unique violation), not one of the rollback.
+        expect(hasSqlState(failure, SQLSTATE.uniqueViolation)).toBe(true);
+        // The session is usable again: no transaction is left open.
+        const rows = await c.query<{ n: number }>("SELECT n FROM t ORDER BY n");
+        expect(rows.rows.map((r) => r.n)).toEqual([1]);
+      }, database);
+    } finally {
+      await dropDatabase(database);
+    }
   });
 });

@@ -7,12 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ownRowsOnly, publicReadAuthenticatedWrite, roleBasedAdmin } from "../../core/rls-builders";
 import type { RlsPolicySpec } from "../../core/rls";
-import { connect, type ServerConnection } from "../../provider/db-client";
-import {
-  rlsTableOperationsForTests as ops,
-  type RlsTableInputs,
-  type RlsTableOutputs,
-} from "../../provider/rls-table";
+import { connect, type ServerConnection } from "../../db/client";
+import { operations as ops, type RlsTableInputs, type RlsTableOutputs } from "../../provider/rls-table";
+import { ident } from "../../core/sql";
 import { TEMPLATE_SQL } from "../support/fleet";
 import { adminServer, createScratchDatabase, dropDatabase, uniqueName, withAdmin } from "../support/postgres";
 
@@ -366,6 +363,41 @@ describe("RlsTable provider against the real server", () => {
     ]);
   });
 
+  it("with standard_conforming_strings off (ALTER DATABASE … SET) an expression that validated cannot end its statement", async () => {
+    const db = await createScratchDatabase(
+      "rls_scs",
+      "CREATE TABLE docs (owner text, note text); CREATE TABLE victim (id int);",
+    );
+    try {
+      await withAdmin((c) => c.query(`ALTER DATABASE ${db} SET standard_conforming_strings = off`));
+      // One expression to the parser (two string constants); with the setting off, the first
+      // constant would run on to the second quote and `DROP TABLE victim` would be a statement.
+      const using = String.raw`owner = '\' AND note = ' ); DROP TABLE victim; --'`;
+      const i = { ...inputs("docs", [{ name: "tricky", command: "SELECT", using }]), database: db };
+      const checked = await ops.check({} as RlsTableInputs, i);
+      expect(checked.failures ?? []).toEqual([]);
+      const { outs } = await ops.create(checked.inputs as RlsTableInputs);
+      const after = await withAdmin(async (c) => {
+        await c.query("SET standard_conforming_strings = on");
+        const victim = await c.query<{ t: string | null }>("SELECT to_regclass('public.victim')::text AS t");
+        const qual = await c.query<{ qual: string }>("SELECT qual FROM pg_policies WHERE tablename = 'docs'");
+        return { victim: victim.rows[0].t, qual: qual.rows.map((r) => r.qual) };
+      }, db);
+      expect(after.victim).toBe("victim");
+      // The policy compares with exactly the two values the parser saw.
+      expect(after.qual).toEqual([
+        String.raw`((owner = '\'::text) AND (note = ' ); DROP TABLE victim; --'::text))`,
+      ]);
+      expect(await ops.diff("id", outs as RlsTableOutputs, i)).toMatchObject({ changes: false });
+      await ops.delete("id", outs as RlsTableOutputs);
+      expect(await withAdmin(async (c) => (await c.query("SELECT 1 FROM pg_policies")).rows.length, db)).toBe(
+        0,
+      );
+    } finally {
+      await dropDatabase(db);
+    }
+  });
+
   it("delete: onRemove keep leaves the table alone; disable drops our policies and disables RLS", async () => {
     const outs = await create(inputs("profiles", ownRowsOnly({ column: "user_id" }), { force: true }));
     await sql(`CREATE POLICY not_ours ON profiles FOR SELECT USING (true)`);
@@ -386,3 +418,34 @@ const usersInputs: RlsPolicySpec[] = [
   { ...OWN[0], using: "user_id = current_setting('app.user_id', true) OR user_id = 'shared'" },
 ];
 let usersState: RlsTableOutputs;
+
+describe("RlsTable in a database where a tenant shadows names (CVE-2018-1058 pattern)", () => {
+  it("an unqualified table is public's, never a \"$user\" schema's named like the admin role", async () => {
+    const db = await createScratchDatabase(
+      "rls_shadow",
+      `CREATE TABLE users (id text PRIMARY KEY, user_id text NOT NULL);
+       CREATE SCHEMA ${ident(server.user)};
+       CREATE TABLE ${ident(server.user)}.users (id text PRIMARY KEY, user_id text NOT NULL);`,
+    );
+    try {
+      const outs = await create({ ...inputs("users", OWN), database: db });
+      expect(outs.enable).toBe(true);
+      const r = await withAdmin(
+        (c) =>
+          c.query<{ schema: string; rls: boolean; n: number }>(
+            `SELECT n.nspname AS schema, c.relrowsecurity AS rls,
+                    (SELECT count(*)::int FROM pg_policy p WHERE p.polrelid = c.oid) AS n
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relname = 'users' ORDER BY n.nspname = 'public'`,
+          ),
+        db,
+      );
+      expect(r.rows).toEqual([
+        { schema: server.user, rls: false, n: 0 },
+        { schema: "public", rls: true, n: OWN.length },
+      ]);
+    } finally {
+      await dropDatabase(db);
+    }
+  });
+});

@@ -6,15 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CATALOG_DATABASE, roleNameFor } from "../../core/naming";
-import {
-  connectMaintenance,
-  parseMark,
-  recordCloneIntent,
-  type OwnershipMark,
-} from "../../provider/server-session";
-import { ident } from "../../provider/sql";
+import { parseMark, recordCloneIntent, type OwnershipMark } from "../../db/marks";
+import { connectMaintenance } from "../../db/session";
+import { ident } from "../../core/sql";
 import { operations, type TemplateDatabaseInputs } from "../../provider/template-database";
 import { adminServer, createScratchDatabase, dropDatabase, uniqueName, withAdmin } from "../support/postgres";
+import { checkedTemplateDatabaseInputs } from "../support/template-database-inputs";
 
 const STACK = "pgfleet/crash-window";
 
@@ -52,27 +49,8 @@ async function interruptedCreate(database: string, template: string, mark?: Owne
 describe("TemplateDatabase create after a crash between CREATE DATABASE and its mark", () => {
   let template: string;
   const names: string[] = [];
-  const inputs = async (key: string, databaseName: string): Promise<TemplateDatabaseInputs> => {
-    const checked = await operations.check(
-      {},
-      {
-        server: adminServer(),
-        stack: STACK,
-        key,
-        ref: `ref${key}`,
-        displayName: key,
-        databaseName,
-        template,
-        connectionLimit: -1,
-        strategy: "auto",
-        deletionPolicy: "drop",
-        templateBusy: "wait",
-        templateBusyTimeoutSeconds: 10,
-      },
-    );
-    expect(checked.failures ?? []).toEqual([]);
-    return checked.inputs as TemplateDatabaseInputs;
-  };
+  const inputs = (key: string, databaseName: string): Promise<TemplateDatabaseInputs> =>
+    checkedTemplateDatabaseInputs(STACK, key, databaseName, template);
 
   beforeAll(async () => {
     template = await createScratchDatabase(

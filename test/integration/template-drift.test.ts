@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkDrift, introspectSchema, run } from "../../cli/template-drift";
-import { ident } from "../../provider/sql";
+import { ident } from "../../core/sql";
 import { TEMPLATE_SQL } from "../support/fleet";
 import {
   adminServer,

@@ -73,3 +73,12 @@ export async function publicTables(database: string): Promise<string[]> {
     return r.rows.map((row) => row.table_name);
   }, database);
 }
+
+/** Every file below `dir` (none when it does not exist). */
+export function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
+}

@@ -2,8 +2,8 @@
  * Test access to the real PostgreSQL server of this run (see global-setup.ts).
  */
 import * as crypto from "node:crypto";
-import { connect, parseServerUrl, type DbClient, type ServerConnection } from "../../provider/db-client";
-import { ident } from "../../provider/sql";
+import { parseServerUrl, withClient, type DbClient, type ServerConnection } from "../../db/client";
+import { ident } from "../../core/sql";
 
 /** The admin URL of the test server. */
 export function adminUrl(database?: string): string {
@@ -21,12 +21,7 @@ export function adminServer(): ServerConnection {
 
 /** Runs `fn` with an admin connection to `database` (default: the maintenance database). */
 export async function withAdmin<T>(fn: (c: DbClient) => Promise<T>, database?: string): Promise<T> {
-  const client = await connect(adminServer(), database);
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
+  return withClient(adminServer(), database, fn);
 }
 
 /** A unique lowercase name with the given prefix, valid as a database or role name. */

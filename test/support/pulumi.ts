@@ -12,7 +12,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { REPO_ROOT, TMP_DIR } from "../../scripts/lib/paths";
-import { pulumiEnv, runPulumi, type RunResult } from "../../scripts/lib/pulumi-cli";
+import { pulumiCommand, pulumiEnv, runPulumi, type RunResult } from "../../scripts/lib/pulumi-cli";
 import type { Toolchain } from "../../scripts/lib/toolchain";
 
 export const STACK = "test";
@@ -50,6 +50,10 @@ export interface TestStackOptions {
   env?: Record<string, string>;
   /** A readable label for the temp folder. */
   label?: string;
+  /** The stack name. @default STACK ("test") */
+  stack?: string;
+  /** A Pulumi home and TMPDIR of this stack's own (`pulumiHome`, `tmpDir`), e.g. to inspect what a run wrote. */
+  homeAndTmp?: boolean;
 }
 
 function rewriteImports(source: string): string {
@@ -67,17 +71,35 @@ export class TestStack {
   readonly dir: string;
   readonly stateDir: string;
   readonly project: string;
+  /** The stack name (STACK unless the options name another). */
+  readonly stack: string;
+  /** PULUMI_HOME of this stack's CLI calls (the checkout's shared one unless `homeAndTmp`). */
+  readonly pulumiHome: string;
+  /** TMPDIR of this stack's CLI calls, when `homeAndTmp`. */
+  readonly tmpDir: string | undefined;
   private readonly env: NodeJS.ProcessEnv;
 
-  private constructor(dir: string, project: string, extraEnv: Record<string, string>) {
+  private constructor(
+    dir: string,
+    project: string,
+    extraEnv: Record<string, string>,
+    homeAndTmp: boolean,
+    stack: string,
+  ) {
     this.dir = dir;
+    this.stack = stack;
     this.stateDir = path.join(dir, ".state");
     this.project = project;
+    this.tmpDir = homeAndTmp ? path.join(dir, ".tmp") : undefined;
+    if (this.tmpDir) fs.mkdirSync(this.tmpDir, { recursive: true });
+    const own = homeAndTmp ? path.join(dir, ".pulumi-home") : undefined;
     this.env = {
-      ...pulumiEnv({ stateDir: this.stateDir, toolchain: toolchainFromEnv() }),
+      ...pulumiEnv({ stateDir: this.stateDir, pulumiHome: own, toolchain: toolchainFromEnv() }),
       PULUMI_CONFIG_PASSPHRASE: "pgfleet-test",
+      ...(this.tmpDir ? { TMPDIR: this.tmpDir } : {}),
       ...extraEnv,
     };
+    this.pulumiHome = this.env.PULUMI_HOME!;
   }
 
   static async create(options: TestStackOptions): Promise<TestStack> {
@@ -85,7 +107,13 @@ export class TestStack {
     const dir = path.join(TMP_DIR, `${label}-${crypto.randomBytes(4).toString("hex")}`);
     fs.mkdirSync(dir, { recursive: true });
     const project = options.project ?? (options.repoProgram ? "pgfleet" : "pgfleet-test");
-    const stack = new TestStack(dir, project, options.env ?? {});
+    const stack = new TestStack(
+      dir,
+      project,
+      options.env ?? {},
+      !!options.homeAndTmp,
+      options.stack ?? STACK,
+    );
     const main = options.repoProgram ? path.relative(dir, path.join(REPO_ROOT, "index.ts")) : "index.ts";
     fs.writeFileSync(
       path.join(dir, "Pulumi.yaml"),
@@ -102,11 +130,11 @@ export class TestStack {
       ].join("\n"),
     );
     if (options.program) stack.setProgram(options.program);
-    const init = await stack.run(["stack", "init", STACK, "--non-interactive"]);
+    const init = await stack.run(["stack", "init", stack.stack, "--non-interactive"]);
     if (init.code !== 0) throw new Error(`pulumi stack init failed:\n${init.stderr}${init.stdout}`);
     stack.setConfig(options.config ?? {});
     for (const [key, value] of Object.entries(options.secrets ?? {})) {
-      const r = await stack.run(["config", "set", "--secret", key, value, "-s", STACK]);
+      const r = await stack.run(["config", "set", "--secret", key, value, "-s", stack.stack]);
       if (r.code !== 0) throw new Error(`pulumi config set --secret ${key} failed:\n${r.stderr}`);
     }
     return stack;
@@ -119,7 +147,7 @@ export class TestStack {
 
   /** Replaces the plain config (secrets set through `create` or `setSecret` are kept). */
   setConfig(config: Record<string, unknown>): void {
-    const file = path.join(this.dir, `Pulumi.${STACK}.yaml`);
+    const file = path.join(this.dir, `Pulumi.${this.stack}.yaml`);
     const existing = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
     // Keep the encryption salt and secure values the CLI wrote; YAML accepts JSON values.
     const kept = existing
@@ -145,7 +173,7 @@ export class TestStack {
   }
 
   async setSecret(key: string, value: string): Promise<void> {
-    const r = await this.run(["config", "set", "--secret", key, value, "-s", STACK]);
+    const r = await this.run(["config", "set", "--secret", key, value, "-s", this.stack]);
     if (r.code !== 0) throw new Error(`pulumi config set --secret ${key} failed:\n${r.stderr}`);
   }
 
@@ -165,7 +193,8 @@ export class TestStack {
    * {@link killSession}.
    */
   start(args: string[]): { child: ChildProcess; output: () => string } {
-    const child = spawn("pulumi", args, {
+    const [cmd, argv] = pulumiCommand(args);
+    const child = spawn(cmd, argv, {
       cwd: this.dir,
       env: this.env,
       stdio: ["ignore", "pipe", "pipe"],
@@ -192,7 +221,7 @@ export class TestStack {
     opts: { expectFailure?: boolean; args?: string[]; env?: Record<string, string> } = {},
   ): Promise<RunResult> {
     return this.checked(
-      ["up", "--yes", "--skip-preview", "--non-interactive", "-s", STACK, ...(opts.args ?? [])],
+      ["up", "--yes", "--skip-preview", "--non-interactive", "-s", this.stack, ...(opts.args ?? [])],
       opts.expectFailure,
       opts.env,
     );
@@ -217,7 +246,7 @@ export class TestStack {
       ...(asJson ? ["--json"] : ["--diff"]),
       "--non-interactive",
       "-s",
-      STACK,
+      this.stack,
       ...(opts.args ?? []),
     ];
     if (opts.refresh) args.push("--refresh");
@@ -235,21 +264,35 @@ export class TestStack {
 
   refresh(opts: { expectFailure?: boolean } = {}): Promise<RunResult> {
     return this.checked(
-      ["refresh", "--yes", "--skip-preview", "--non-interactive", "-s", STACK],
+      ["refresh", "--yes", "--skip-preview", "--non-interactive", "-s", this.stack],
       opts.expectFailure,
     );
   }
 
   destroy(opts: { expectFailure?: boolean; env?: Record<string, string> } = {}): Promise<RunResult> {
     return this.checked(
-      ["destroy", "--yes", "--skip-preview", "--non-interactive", "-s", STACK],
+      ["destroy", "--yes", "--skip-preview", "--non-interactive", "-s", this.stack],
       opts.expectFailure,
       opts.env,
     );
   }
 
+  /**
+   * The README's recovery after a crash or `kill -9` of an `up` ("After an interrupted `pulumi up`"):
+   * `cancel` releases the dead run's lock on the stack, `refresh --clear-pending-creates` settles
+   * its pending operations and reads every resource back. The `up` that follows is the caller's.
+   */
+  async recoverInterrupted(): Promise<void> {
+    const cancel = await this.run(["cancel", "--yes", "-s", this.stack]);
+    if (cancel.code !== 0) throw new Error(`pulumi cancel failed:\n${cancel.stdout}\n${cancel.stderr}`);
+    await this.checked(
+      ["refresh", "--clear-pending-creates", "--yes", "--non-interactive", "-s", this.stack],
+      false,
+    );
+  }
+
   async outputs(showSecrets = false): Promise<Record<string, unknown>> {
-    const args = ["stack", "output", "--json", "-s", STACK];
+    const args = ["stack", "output", "--json", "-s", this.stack];
     if (showSecrets) args.push("--show-secrets");
     const r = await this.checked(args, false);
     return JSON.parse(r.stdout) as Record<string, unknown>;
@@ -258,17 +301,17 @@ export class TestStack {
   /** The stack's checkpoint file exactly as the backend stores it on disk. */
   stateFileText(): string {
     const dir = path.join(this.stateDir, ".pulumi", "stacks", this.project);
-    const file = [`${STACK}.json`, `${STACK}.json.gz`]
+    const file = [`${this.stack}.json`, `${this.stack}.json.gz`]
       .map((f) => path.join(dir, f))
       .find((f) => fs.existsSync(f));
-    if (!file) throw new Error(`no state file for stack ${STACK} in ${dir}`);
+    if (!file) throw new Error(`no state file for stack ${this.stack} in ${dir}`);
     return fs.readFileSync(file, "utf8");
   }
 
   /** Destroys what is left and removes the temp project. */
   async dispose(): Promise<void> {
-    await this.run(["destroy", "--yes", "--skip-preview", "--non-interactive", "-s", STACK]);
-    await this.run(["stack", "rm", "--yes", "--force", "-s", STACK]);
+    await this.run(["destroy", "--yes", "--skip-preview", "--non-interactive", "-s", this.stack]);
+    await this.run(["stack", "rm", "--yes", "--force", "-s", this.stack]);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,8 @@
-/** TemplateDatabase inputs as `check` receives them, for tests of `check` (no server is contacted). */
-import type { TemplateDatabaseInputs } from "../../provider/template-database";
+/** TemplateDatabase inputs for tests: as `check` receives them, and as it returns them. */
+import { expect } from "vitest";
+import { PROJECT_DEFAULTS } from "../../core/project-spec";
+import { operations, type TemplateDatabaseInputs } from "../../provider/template-database";
+import { adminServer } from "./postgres";
 
 /** Valid inputs of a project "Alpha", with `over` applied. */
 export function templateDatabaseInputs(over: Partial<TemplateDatabaseInputs> = {}): TemplateDatabaseInputs {
@@ -10,12 +13,40 @@ export function templateDatabaseInputs(over: Partial<TemplateDatabaseInputs> = {
     ref: "",
     displayName: "Alpha",
     template: "project_template",
-    connectionLimit: -1,
-    roleConnectionLimit: -1,
-    strategy: "auto",
-    deletionPolicy: "retain",
-    templateBusy: "wait",
-    templateBusyTimeoutSeconds: 30,
+    ...PROJECT_DEFAULTS,
     ...over,
   };
+}
+
+/**
+ * A project database on the test server, cloned from `template`, as the provider's own `check`
+ * returns its inputs (it fails the test on any check failure): for tests that call the
+ * operations directly.
+ */
+export async function checkedTemplateDatabaseInputs(
+  stack: string,
+  key: string,
+  databaseName: string,
+  template: string,
+): Promise<TemplateDatabaseInputs> {
+  const checked = await operations.check(
+    {},
+    {
+      server: adminServer(),
+      stack,
+      key,
+      ref: `ref${key}`,
+      displayName: key,
+      databaseName,
+      template,
+      connectionLimit: -1,
+      roleConnectionLimit: -1,
+      strategy: "auto",
+      deletionPolicy: "drop",
+      templateBusy: "wait",
+      templateBusyTimeoutSeconds: 10,
+    },
+  );
+  expect(checked.failures ?? []).toEqual([]);
+  return checked.inputs as TemplateDatabaseInputs;
 }

@@ -13,7 +13,7 @@ import {
   validateBackupPlan,
   type BackupPlanInput,
 } from "../../core/backup-plan";
-import { backupPlanOperationsForTests as ops, type BackupPlanOutputs } from "../../provider/backup-plan";
+import { operations as ops, type BackupPlanOutputs } from "../../provider/backup-plan";
 
 const valid: BackupPlanInput = {
   planName: "nightly",

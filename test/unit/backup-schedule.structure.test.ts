@@ -54,12 +54,13 @@ describe("BackupSchedule", () => {
       destination: "/var/backups/pgfleet",
       retention: { daily: 3 },
     });
-    expect(await output(schedule.planName)).toBe("structure-nightly");
+    expect(await output(schedule.planName)).toBe("pgfleet-structure-nightly");
     await settle();
     const plan = registered.find((r) => r.name === "nightly-plan");
     expect(plan?.type).toBe("pulumi-nodejs:dynamic/pgfleet:BackupPlan");
     expect(plan?.inputs).toMatchObject({
-      planName: "structure-nightly",
+      planName: "pgfleet-structure-nightly",
+      planNameSource: "default",
       stack: "pgfleet/structure",
       databases: ["app_a", "app_b"],
       destination: "/var/backups/pgfleet",
@@ -126,12 +127,13 @@ describe("BackupSchedule", () => {
 
 describe("runner container spec (pure)", () => {
   it("maps to docker run arguments one to one", async () => {
-    const { dockerRunArgs, runnerContainerSpec, serverUrlOf, defaultPlanName } =
+    const { dockerRunArgs, runnerContainerSpec, defaultPlanName } =
       await import("../../components/backup-schedule");
+    const { formatServerUrl } = await import("../../db/client");
     const spec = runnerContainerSpec({
       planName: "p",
       destination: "/backups",
-      serverUrl: serverUrlOf({ ...server, password: "p@ss word", ssl: true }),
+      serverUrl: formatServerUrl({ ...server, password: "p@ss word", ssl: true }),
       image: "img",
       restart: "on-failure",
     });
@@ -162,8 +164,8 @@ describe("runner container spec (pure)", () => {
       "--plan",
       "p",
     ]);
-    expect(defaultPlanName("Prod", "Nightly Backups")).toBe("prod-nightly-backups");
-    expect(defaultPlanName("1dev", "x")).toBe("dev-x");
-    expect(defaultPlanName("s", "a".repeat(80))).toHaveLength(63);
+    expect(defaultPlanName("pgfleet", "Prod", "Nightly Backups")).toBe("pgfleet-prod-nightly-backups");
+    expect(defaultPlanName("1app", "dev", "x")).toBe("app-dev-x");
+    expect(defaultPlanName("p", "s", "a".repeat(80))).toHaveLength(63);
   });
 });

@@ -11,6 +11,7 @@ import {
   configKey,
   formatConfigProblems,
   backupProjects,
+  isSecureValue,
   parseStackConfig,
   projectKey,
   type ConfigProblem,
@@ -25,7 +26,11 @@ const STACKS_DIR = path.join(__dirname, "..", "..", "stacks");
 
 /** The `pgfleet:*` values of a stack file, keys without the namespace (as index.ts passes them). */
 function stackFile(file: string): Record<string, unknown> {
-  const doc = yaml.load(fs.readFileSync(path.join(STACKS_DIR, file), "utf8")) as {
+  return stackText(fs.readFileSync(path.join(STACKS_DIR, file), "utf8"));
+}
+
+function stackText(text: string): Record<string, unknown> {
+  const doc = yaml.load(text) as {
     config?: Record<string, unknown>;
   };
   return Object.fromEntries(
@@ -69,6 +74,41 @@ describe("parseStackConfig: valid configs", () => {
     expect(parsed(raw).environment).toBe(raw.environment);
   });
 
+  // What `config set --secret --path 'pgfleet:servers.<name>.password'` writes (README, staging/prod).
+  const withServers = fs
+    .readdirSync(STACKS_DIR)
+    .filter((f) => /^Pulumi\.[a-z]+\.yaml$/.test(f))
+    .filter((f) => Object.values(stackFile(f).servers as object).some((v) => !(v as Embedded).embedded));
+  type Embedded = { embedded?: boolean };
+
+  it("the stacks with servers of their own are staging and prod", () => {
+    expect(withServers.sort()).toEqual(["Pulumi.prod.yaml", "Pulumi.staging.yaml"]);
+  });
+
+  it.each(withServers.map((f) => [f]))("a copy of %s with a secret admin password set is valid", (file) => {
+    const lines = fs.readFileSync(path.join(STACKS_DIR, file), "utf8").split("\n");
+    const servers = Object.entries(stackFile(file).servers as Record<string, Embedded>).filter(
+      ([, server]) => !server.embedded,
+    );
+    for (const [name] of servers) {
+      const at = lines.indexOf(`    ${name}:`);
+      expect(at, `servers.${name} in ${file}`).toBeGreaterThan(0);
+      lines.splice(
+        at + 1,
+        0,
+        "      password:",
+        "        secure: v1:Da7GtLiPo6P6XrE5:VBk/cMTKC2m6c5UID5mjeB2E7l++bV0Q7s2r",
+      );
+    }
+    if (!lines.some((l) => l.startsWith("encryptionsalt:"))) {
+      lines.push("encryptionsalt: v1:yLugwKF70DU=:v1:Gc3Kp3XOkoKyWRj7:YmMkps/5Q0UUvdzKRUtfEbDqMZ25uQ==");
+    }
+    const raw = stackText(lines.join("\n"));
+    const c = parsed(raw);
+    expect(c.environment).toBe(raw.environment);
+    for (const [name] of servers) expect(isSecureValue(c.servers[name].password), name).toBe(true);
+  });
+
   it("applies the defaults", () => {
     const c = parsed({
       environment: "staging",
@@ -83,6 +123,7 @@ describe("parseStackConfig: valid configs", () => {
     });
     expect(c.defaults).toEqual({ templateBusy: "wait", templateBusyTimeoutSeconds: 30 });
     expect(c.reservedNames).toEqual([]);
+    expect(c.allowedTemplates).toEqual([]);
     expect(c.projects).toEqual([{ name: "My Project" }]);
     expect(parsed({ environment: "dev", servers: embedded }).projects).toEqual([]);
     expect(parsed(config({ defaults: { strategy: "FILE_COPY" } })).defaults).toEqual({
@@ -264,6 +305,22 @@ describe("parseStackConfig: problems, each with its full key", () => {
       ],
     ],
     [
+      "a password that is neither text nor a secret",
+      config({
+        servers: {
+          m: { host: "h", user: "u", password: 5 },
+          n: { host: "h", user: "u", password: { secure: "" } },
+        },
+      }),
+      [
+        ["pgfleet:servers.m.password", "must be a string (set it as a secret); got 5"],
+        [
+          "pgfleet:servers.n.password.secure",
+          "must be the encrypted text `pulumi config set --secret` writes",
+        ],
+      ],
+    ],
+    [
       "port 0",
       config({ servers: { m: { host: "h", user: "u", port: 0 } } }),
       [["pgfleet:servers.m.port", "got 0"]],
@@ -316,7 +373,36 @@ describe("parseStackConfig: problems, each with its full key", () => {
     [
       "a connection limit below -1",
       config({ projects: [{ name: "P" }, { name: "Q", connectionLimit: -2 }] }),
-      [["pgfleet:projects[1].connectionLimit", "must be an integer ≥ -1 (-1 = no limit), e.g. 20; got -2"]],
+      [
+        [
+          "pgfleet:projects[1].connectionLimit",
+          "must be an integer from -1 to 2147483647 (-1 = no limit; PostgreSQL accepts no more), e.g. 20; got -2",
+        ],
+      ],
+    ],
+    [
+      // PostgreSQL refuses a CONNECTION LIMIT above its 32-bit bound (a syntax error at `up`).
+      "a connection limit above what PostgreSQL accepts",
+      config({
+        defaults: { connectionLimit: 2147483647 },
+        projects: [{ name: "P", connectionLimit: 2147483648 }],
+      }),
+      [
+        [
+          "pgfleet:projects[0].connectionLimit",
+          "must be an integer from -1 to 2147483647 (-1 = no limit; PostgreSQL accepts no more), e.g. 20; got 2147483648",
+        ],
+      ],
+    ],
+    [
+      "a server name with invisible characters is shown escaped",
+      config({ servers: { "ma\u200bin": { embedded: true } } }),
+      [
+        [
+          'pgfleet:servers["ma\\u200bin"]',
+          'server name "ma\\u200bin" must start with a lowercase letter and contain only lowercase letters, digits, _ and -: rename it',
+        ],
+      ],
     ],
     [
       "an unknown deletion policy",
@@ -423,6 +509,11 @@ describe("parseStackConfig: problems, each with its full key", () => {
       [["pgfleet:projects[0].databaseName", "is reserved by this stack (reservedNames: billing)"]],
     ],
     [
+      "allowedTemplates that is not a list of names",
+      config({ allowedTemplates: "gold_master" }),
+      [["pgfleet:allowedTemplates", "must be a list of database names"]],
+    ],
+    [
       "a name of 64 bytes (63 characters)",
       config({ projects: [{ name: "P", databaseName: "a".repeat(61) + "é" + "b" }] }),
       [
@@ -458,12 +549,9 @@ describe("parseStackConfig: problems, each with its full key", () => {
       [["pgfleet:projects[1].databaseName", "already used by pgfleet:projects[0]"]],
     ],
     [
-      "duplicate display names without keys (same resource key)",
+      "duplicate display names without keys or database names (same resource key)",
       config({
-        projects: [
-          { name: "Alpha", databaseName: "alpha_one" },
-          { name: "Alpha", databaseName: "alpha_two" },
-        ],
+        projects: [{ name: "Alpha" }, { name: "Alpha" }],
       }),
       [
         [
@@ -585,11 +673,15 @@ describe("configKey", () => {
 });
 
 describe("projectKey", () => {
-  it.each<[{ name: string; key?: string }, string]>([
+  it.each<[{ name: string; key?: string; databaseName?: string }, string]>([
     [{ name: "Project Alpha" }, "project-alpha"],
     [{ name: "Project Alpha", key: "alpha" }, "alpha"],
     [{ name: "  Hello,  World!! " }, "hello-world"],
     [{ name: "日本語" }, "project"],
+    // A display name is a label: the database name identifies a project that has no key.
+    [{ name: "Project Alpha", databaseName: "alpha_db" }, "alpha-db"],
+    [{ name: "Renamed", databaseName: "alpha_db" }, "alpha-db"],
+    [{ name: "Project Alpha", key: "alpha", databaseName: "alpha_db" }, "alpha"],
   ])("%j → %s", (project, expected) => {
     expect(projectKey(project)).toBe(expected);
   });
@@ -645,6 +737,16 @@ describe("backups", () => {
       config({ projects, backups: { some: { destination: "/b", projects: ["beta"], verify: "restore" } } }),
     );
     expect(backupProjects(c, c.backups.some)).toEqual(["beta"]);
+  });
+
+  it("takes a project's earlier key (its display name in kebab case) as a reference too", () => {
+    const c = parsed(
+      config({
+        projects: [{ name: "Project Alpha", databaseName: "alpha_db" }],
+        backups: { some: { destination: "/b", projects: ["project-alpha"] } },
+      }),
+    );
+    expect(backupProjects(c, c.backups.some)).toEqual(["alpha-db"]);
   });
 
   it("keeps to its own server when the stack has several", () => {
@@ -712,8 +814,72 @@ describe("STACK_CONFIG_KEYS", () => {
       "projects",
       "defaults",
       "reservedNames",
+      "allowedTemplates",
       "rlsPolicySets",
       "backups",
+      "migrations",
     ]);
+  });
+});
+
+describe("pgfleet:migrations", () => {
+  const projects = [{ name: "Alpha", key: "alpha" }, { name: "Beta" }];
+
+  it("applies the defaults: sql format, a 10s lock timeout, no statement timeout", () => {
+    expect(parsed(config({ projects, migrations: { source: "migrations" } })).migrations).toEqual({
+      source: "migrations",
+      format: "sql",
+      lockTimeout: "10s",
+      statementTimeout: "0",
+      backupBefore: false,
+      backupVerify: "restore",
+    });
+  });
+
+  it("takes canaries as a count or as project keys", () => {
+    const settings = { source: "m", format: "drizzle", maxParallel: 4, lockTimeout: "500ms" };
+    expect(parsed(config({ projects, migrations: { ...settings, canary: 1 } })).migrations?.canary).toBe(1);
+    expect(
+      parsed(config({ projects, migrations: { ...settings, canary: ["alpha", "beta"] } })).migrations?.canary,
+    ).toEqual(["alpha", "beta"]);
+  });
+
+  it("reports every problem at once, each naming its key", () => {
+    const found = problems(
+      config({
+        projects,
+        migrations: {
+          source: "",
+          format: "flyway",
+          maxParallel: 0,
+          lockTimeout: "soon",
+          statementTimeout: 5,
+          canary: ["gamma"],
+          backupBefore: true,
+          rollback: true,
+        },
+      }),
+    );
+    expect(found.map((p) => p.key).sort()).toEqual(
+      [
+        "pgfleet:migrations.backupDirectory",
+        "pgfleet:migrations.rollback",
+        "pgfleet:migrations.canary[0]",
+        "pgfleet:migrations.format",
+        "pgfleet:migrations.lockTimeout",
+        "pgfleet:migrations.maxParallel",
+        "pgfleet:migrations.source",
+        "pgfleet:migrations.statementTimeout",
+      ].sort(),
+    );
+    const message = (key: string) => found.find((p) => p.key === key)?.message;
+    expect(message("pgfleet:migrations.format")).toMatch(/"sql", "drizzle", "prisma"/);
+    expect(message("pgfleet:migrations.canary[0]")).toBe(
+      'unknown project key "gamma"; the stack\'s project keys are alpha, beta',
+    );
+    expect(message("pgfleet:migrations.rollback")).toMatch(/unknown setting: .*source, format, canary/);
+    expect(message("pgfleet:migrations.backupDirectory")).toMatch(
+      /^missing: backupBefore dumps each database/,
+    );
   });
 });

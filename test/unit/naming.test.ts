@@ -5,14 +5,17 @@
 import * as crypto from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { quoted } from "../../core/printable";
 import {
   CATALOG_DATABASE,
   DATABASE_NAME_PATTERN,
   MAX_IDENTIFIER_BYTES,
   RESERVED_DATABASE_NAMES,
   generateDatabaseName,
+  derivedSuffix,
   newNameSuffix,
   roleNameFor,
+  roleNameProblems,
   validateDatabaseName,
   type NameProblem,
 } from "../../core/naming";
@@ -91,6 +94,9 @@ describe("validateDatabaseName", () => {
     ["storage", "storage", ["reserved"]],
     ["realtime", "realtime", ["reserved"]],
     ["pgfleet's catalog", "pgfleet_catalog", ["reserved"]],
+    // PostgreSQL reserves role names starting with pg_: the owner role could not be created
+    ["pg_ prefix", "pg_stats_app", ["prefix"]],
+    ["pg_ alone", "pg_", ["prefix"]],
   ])("%s: %j breaks %j", (_label, name, expected) => {
     const problems = validateDatabaseName(name);
     expect(problems.map((p) => p.rule)).toEqual(expected);
@@ -140,6 +146,13 @@ describe("validateDatabaseName", () => {
     );
   });
 
+  it("invisible characters in a name are shown escaped", () => {
+    const [format] = validateDatabaseName("proj\u200bect\n");
+    expect(format.message).toContain('database name "proj\\u200bect\\n" must contain only');
+    expect(format.message).toContain('not allowed: "\\u200b", "\\n"');
+    expect(format.message).not.toMatch(/[\u200b\n]/);
+  });
+
   it("property: valid exactly when the pattern matches, it fits in 63 bytes and is not reserved", () => {
     const names = fc.oneof(
       fc.string({ unit: "binary", maxLength: 80 }),
@@ -159,7 +172,8 @@ describe("validateDatabaseName", () => {
         expect(problems.some((p) => p.rule === "length")).toBe(bytes(name) > MAX_IDENTIFIER_BYTES);
         for (const p of problems) {
           expect(p).toMatchObject({ code: "INVALID_DATABASE_NAME", input: name });
-          if (p.rule !== "required") expect(p.message).toContain(JSON.stringify(name));
+          // The name as written, with what cannot be seen escaped (core/printable.ts).
+          if (p.rule !== "required") expect(p.message).toContain(quoted(name));
         }
       }),
     );
@@ -237,6 +251,50 @@ describe("generateDatabaseName", () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("derivedSuffix", () => {
+  it("is the same for the same identity and differs across identities and labels", () => {
+    const a = derivedSuffix("name", ["pgfleet/dev", "scratch"]);
+    expect(a).toMatch(/^[a-z0-9]{6}$/);
+    expect(derivedSuffix("name", ["pgfleet/dev", "scratch"])).toBe(a);
+    expect(derivedSuffix("name", ["pgfleet/prod", "scratch"])).not.toBe(a);
+    expect(derivedSuffix("name", ["pgfleet/dev", "scratch-2"])).not.toBe(a);
+    expect(derivedSuffix("ref", ["pgfleet/dev", "scratch"], 12)).toMatch(/^[a-z0-9]{12}$/);
+  });
+
+  it("gives generated names that follow seed 000's rules", () => {
+    const name = generateDatabaseName(
+      "Scratch Space",
+      derivedSuffix("name", ["pgfleet/dev", "scratch-space"]),
+    );
+    expect(name).toMatch(/^scratch_space_[a-z0-9]{6}$/);
+    expect(validateDatabaseName(name)).toEqual([]);
+  });
+});
+
+describe("the pg_ prefix", () => {
+  it("is never generated: a display name starting with pg_ gets project_ in front", () => {
+    expect(generateDatabaseName("pg_stats", "abc123")).toBe("project_pg_stats_abc123");
+    expect(generateDatabaseName("PG Tools", "abc123")).toBe("project_pg_tools_abc123");
+  });
+
+  it("is refused with INVALID_DATABASE_NAME, naming the role and offering a name", () => {
+    const [p] = validateDatabaseName("pg_app");
+    expect(p.code).toBe("INVALID_DATABASE_NAME");
+    expect(p.message).toContain('must not start with "pg_"');
+    expect(p.message).toContain('"pg_app_owner"');
+    expect(p.message).toContain('for example "project_pg_app"');
+  });
+
+  it("breaks the role-name rules too", () => {
+    expect(roleNameProblems("pg_app_owner").map((p) => p.rule)).toEqual(["prefix"]);
+    expect(roleNameProblems("app_owner")).toEqual([]);
+    expect(roleNameProblems("App").map((p) => p.message)).toEqual([
+      expect.stringContaining('role name "App"'),
+    ]);
+    expect(roleNameProblems("postgres")).toEqual([]);
   });
 });
 

@@ -9,18 +9,21 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { run } from "../../cli/pr-comment";
+import { analyzePreview } from "../../core/pr-comment/analysis";
 import {
-  GITHUB_COMMENT_LIMIT,
-  MARKER_PREFIX,
-  analyzePreview,
-  commentMarker,
   parseEventLog,
   parsePreviewJson,
-  renderPrComment,
   type EngineEventJson,
   type PreviewDigestJson,
   type PreviewStepJson,
-} from "../../core/pr-comment";
+} from "../../core/pr-comment/engine-output";
+import {
+  GITHUB_COMMENT_LIMIT,
+  MARKER_PREFIX,
+  commentMarker,
+  renderPrComment,
+} from "../../core/pr-comment/markdown";
+import { parsePolicyDisplay, type PolicyReport } from "../../core/pr-comment/policy-output";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures", "preview");
 const SCENARIOS = [
@@ -32,7 +35,9 @@ const SCENARIOS = [
   "replace",
   "policy",
   "mixed",
+  "rls",
   "fleet-400",
+  "migrations",
 ];
 
 function load(name: string): { preview: PreviewDigestJson; events?: EngineEventJson[] } {
@@ -42,6 +47,11 @@ function load(name: string): { preview: PreviewDigestJson; events?: EngineEventJ
   const file = path.join(FIXTURES, `${name}.events.jsonl`);
   const events = fs.existsSync(file) ? parseEventLog(fs.readFileSync(file, "utf8")).events : undefined;
   return { preview, events };
+}
+
+/** A scenario's `pulumi preview --urns` text output (the secret-free policy source), parsed. */
+function loadPolicies(name: string): PolicyReport | undefined {
+  return parsePolicyDisplay(fs.readFileSync(path.join(FIXTURES, `${name}.policies.txt`), "utf8"));
 }
 
 const bytes = (s: string) => Buffer.byteLength(s, "utf8");
@@ -64,7 +74,7 @@ describe("fixtures", () => {
   it.each(SCENARIOS)(
     "%s: scrubbed (no password, no debug lines, the server connection is [secret])",
     (name) => {
-      const text = ["preview.json", "events.jsonl"]
+      const text = ["preview.json", "events.jsonl", "policies.txt"]
         .map((ext) => path.join(FIXTURES, `${name}.${ext}`))
         .filter((f) => fs.existsSync(f))
         .map((f) => fs.readFileSync(f, "utf8"))
@@ -307,21 +317,23 @@ describe("inputs from outside", () => {
   });
 });
 
+/** Runs `pgfleet pr-comment <args> --stack prod --out <file>`: its exit code and the comment. */
+async function runToFile(args: string[]): Promise<{ code: number; markdown: string }> {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "pgfleet-prc-")), "comment.md");
+  const code = await run([...args, "--stack", "prod", "--out", out]);
+  return { code, markdown: fs.existsSync(out) ? fs.readFileSync(out, "utf8") : "" };
+}
+
 describe("pgfleet pr-comment", () => {
   it("writes the comment of a preview and its event log", async () => {
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "pgfleet-prc-")), "comment.md");
-    const code = await run([
+    const { code, markdown } = await runToFile([
       "--preview",
       path.join(FIXTURES, "mixed.preview.json"),
       "--events",
       path.join(FIXTURES, "mixed.events.jsonl"),
-      "--stack",
-      "prod",
-      "--out",
-      out,
     ]);
     expect(code).toBe(0);
-    expect(fs.readFileSync(out, "utf8")).toBe(renderPrComment(load("mixed"), { stack: "prod" }));
+    expect(markdown).toBe(renderPrComment(load("mixed"), { stack: "prod" }));
   });
 
   it("usage errors exit 2, unreadable input exits 1", async () => {
@@ -329,5 +341,101 @@ describe("pgfleet pr-comment", () => {
     expect(await run(["--preview"])).toBe(2);
     expect(await run(["--bogus"])).toBe(2);
     expect(await run(["--preview", path.join(FIXTURES, "does-not-exist.json")])).toBe(1);
+  });
+});
+
+describe("row-level security (fixture rls: a real preview that changes a policy's casts)", () => {
+  it("groups the RlsTable change under its project, not under other resources", () => {
+    const a = analyzePreview(load("rls"));
+    expect(a.other).toEqual([]);
+    expect(a.projects.map((p) => [p.key, p.action, p.rls.map((c) => [c.table, c.op])])).toEqual([
+      ["alpha", "update", [["users", "update"]]],
+    ]);
+    expect(renderPrComment(load("rls"))).toContain(
+      "| 🔧 update | `alpha` (Alpha) | `demo_alpha` | RLS `users`: 1 policy changed |",
+    );
+  });
+
+  it("shows the changed policy's before and after in full, in a diff block under its project", () => {
+    const md = renderPrComment(load("rls"));
+    const expr = (cast: string) => `"id" = CAST(NULLIF(current_setting('app.user_id', true), '') AS ${cast})`;
+    expect(md).toContain(
+      [
+        "### Row-level security (1 table)",
+        "",
+        "#### project `alpha` (Alpha), table `users` (update): 1 policy changed",
+        "",
+        "```diff",
+        " POLICY own_rows AS PERMISSIVE FOR ALL TO public",
+        `-USING (${expr("uuid")})`,
+        `+USING (${expr("text")})`,
+        `-WITH CHECK (${expr("uuid")})`,
+        `+WITH CHECK (${expr("text")})`,
+        "```",
+      ].join("\n"),
+    );
+    // The one-line list does not repeat a cut copy of the policies.
+    expect(md).toContain("policies (in full under Row-level security)");
+    expect(md).not.toMatch(/policies: `\[/);
+  });
+
+  it("a fence inside an expression cannot close the diff block", () => {
+    const { preview } = load("rls");
+    const steps = (preview.steps ?? []).map((s) =>
+      s.newState?.inputs?.policies
+        ? {
+            ...s,
+            newState: {
+              ...s.newState,
+              inputs: {
+                ...s.newState.inputs,
+                policies: [{ name: "p", command: "SELECT", using: "a = '```'" }],
+              },
+            },
+          }
+        : s,
+    );
+    const md = renderPrComment({ preview: { ...preview, steps } });
+    expect(md).toContain("````diff\n+POLICY p AS PERMISSIVE FOR SELECT TO public\n+USING (a = '```')\n````");
+  });
+});
+
+describe("policy results", () => {
+  it("come from the preview's text output; the same as the event log's", () => {
+    const { preview, events } = load("policy");
+    const fromText = renderPrComment({ preview, policies: loadPolicies("policy") });
+    expect(fromText).toBe(renderPrComment({ preview, events }));
+    expect(fromText).toContain("#### ⛔ mandatory (5)");
+    expect(loadPolicies("rls")).toEqual({ source: "display", packs: [], violations: [] });
+  });
+
+  it("missing policy results are said, not left out", () => {
+    const md = renderPrComment({ preview: load("policy").preview });
+    expect(md).toContain("#### Policy results: missing");
+    expect(md).toContain("policy violations (mandatory ones too) are not listed here");
+    expect(
+      renderPrComment({ preview: load("policy").preview, policies: loadPolicies("policy") }),
+    ).not.toContain("Policy results: missing");
+    // A preview that did not finish says nothing about policies: still missing.
+    expect(parsePolicyDisplay("error: could not load the program")).toBeUndefined();
+    expect(renderPrComment({ preview: load("rls").preview, policies: loadPolicies("rls") })).toContain(
+      "#### Policy results: no policy pack ran in this preview",
+    );
+  });
+
+  it("pgfleet pr-comment --policies reads the text output", async () => {
+    const { code, markdown } = await runToFile([
+      "--preview",
+      path.join(FIXTURES, "policy.preview.json"),
+      "--policies",
+      path.join(FIXTURES, "policy.policies.txt"),
+    ]);
+    expect(code).toBe(0);
+    expect(markdown).toBe(
+      renderPrComment(
+        { preview: load("policy").preview, policies: loadPolicies("policy") },
+        { stack: "prod" },
+      ),
+    );
   });
 });

@@ -4,8 +4,10 @@
  * expression inside `USING ( … )`.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { literal } from "../../core/sql";
 import {
   checkRlsTable,
+  expressionSql,
   formatRlsProblem,
   loadSqlParser,
   parseExpression,
@@ -225,5 +227,40 @@ describe("parseExpression / sameExpressionText", () => {
     expect(sameExpressionText("a = b", "b = a")).toBe(false);
     // the server's printed form differs in tree (explicit casts): not the same text-wise
     expect(sameExpressionText("a = current_setting('x')", "(a = current_setting('x'::text))")).toBe(false);
+  });
+});
+
+describe("expressionSql: what is sent reads the same under every standard_conforming_strings", () => {
+  it("writes '…' constants holding a backslash as E'…', with the same tree", () => {
+    const expr = String.raw`owner = '\' AND note = ' ); DROP TABLE victim; --' AND re ~ '^a\.b$'`;
+    const out = expressionSql(expr);
+    expect(out).toEqual({
+      ok: true,
+      sql: String.raw`owner = E'\\' AND note = ' ); DROP TABLE victim; --' AND re ~ E'^a\\.b$'`,
+    });
+    expect(sameExpressionText(expr, (out as { sql: string }).sql)).toBe(true);
+  });
+
+  it("leaves E'…', dollar-quoted and backslash-free constants (and text after multi-byte characters) alone", () => {
+    const expr = String.raw`name = 'Zoë' AND a = E'x\ty' AND b = $$c\d$$ AND c = 'Zoë\'`;
+    expect(expressionSql(expr)).toEqual({
+      ok: true,
+      sql: String.raw`name = 'Zoë' AND a = E'x\ty' AND b = $$c\d$$ AND c = E'Zoë\\'`,
+    });
+  });
+
+  it("refuses, at validation, a constant that has no setting-independent form (N'…' with a backslash)", () => {
+    const problems = validateRlsTable({
+      table: "t",
+      policies: [{ name: "p", command: "SELECT", using: String.raw`c = N'x\'` }],
+    });
+    expect(problems.map(formatRlsProblem)).toEqual([
+      `table "t", policy "p": using expression: a string constant with a backslash reads differently when standard_conforming_strings is off; write it as E'…' (backslashes doubled)`,
+    ]);
+  });
+
+  it("literal() writes a backslash the same way", () => {
+    expect(literal(String.raw`a\b'c`)).toBe(String.raw`E'a\\b''c'`);
+    expect(literal("plain 'x'")).toBe("'plain ''x'''");
   });
 });

@@ -32,7 +32,7 @@ describe("the program's SDK imports", () => {
       "components/fleet.ts",
       "components/rls-policy-set.ts",
       "core/config.ts",
-      "provider/db-client.ts",
+      "db/client.ts",
     ]);
     expect(loaded).toContain("resource.js");
     expect(loaded).toContain("output.js");

@@ -27,6 +27,41 @@ describe("TemplateDatabase check", () => {
     expect(r.inputs?.databaseName).toBe(unknownValue);
   });
 
+  it("fills the settings a program left out with the project defaults", async () => {
+    const given = inputs({ connectionLimit: 9 }) as Partial<ReturnType<typeof inputs>>;
+    for (const k of [
+      "roleConnectionLimit",
+      "strategy",
+      "deletionPolicy",
+      "templateBusy",
+      "templateBusyTimeoutSeconds",
+    ] as const)
+      delete given[k];
+    const r = await operations.check({}, given as ReturnType<typeof inputs>);
+    expect(r.failures).toEqual([]);
+    expect(r.inputs).toMatchObject({
+      connectionLimit: 9,
+      roleConnectionLimit: -1,
+      strategy: "auto",
+      deletionPolicy: "retain",
+      templateBusy: "wait",
+      templateBusyTimeoutSeconds: 30,
+    });
+  });
+
+  it("reports every problem at once, each on its property", async () => {
+    const r = await operations.check(
+      {},
+      inputs({
+        databaseName: "ok_name",
+        strategy: "FAST" as never,
+        extensions: ["Bad Ext"],
+        connectionLimit: -7,
+      }),
+    );
+    expect(r.failures?.map((f) => f.property)).toEqual(["connectionLimit", "strategy", "extensions"]);
+  });
+
   it("still reports the known problems next to an unknown name", async () => {
     const r = await operations.check({}, inputs({ databaseName: unknownValue, connectionLimit: -5 }));
     expect(r.failures?.map((f) => f.property)).toEqual(["connectionLimit"]);

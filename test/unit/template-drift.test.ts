@@ -181,6 +181,27 @@ describe("compareSchemas", () => {
     ]);
   });
 
+  it("the RLS pgfleet manages on a table (enablement and its policies) is left out; other tables still count", () => {
+    const t = template();
+    t.tables[1].rls = false;
+    t.policies = [];
+    const project = clone(template());
+    project.tables[0].rls = true; // users: RLS by pgfleet
+    project.policies.push({ ...ownRows, table: "users", name: "own_rows" });
+    // Without the managed list, pgfleet's own RLS is drift.
+    expect(compareSchemas(t, project).map((d) => `${d.change} ${d.kind} ${d.object}`)).toEqual([
+      "changed table public.profiles",
+      "changed table public.users",
+      "extra policy public.profiles policy own_rows",
+      "extra policy public.users policy own_rows",
+    ]);
+    expect(compareSchemas(t, project, undefined, ["users", "public.profiles"])).toEqual([]);
+    // Only the tables pgfleet manages: RLS on another table is still reported.
+    expect(
+      compareSchemas(t, project, undefined, ["users"]).map((d) => `${d.change} ${d.kind} ${d.object}`),
+    ).toEqual(["changed table public.profiles", "extra policy public.profiles policy own_rows"]);
+  });
+
   it("only the kinds asked for", () => {
     const t = template();
     t.columns.push(col("users", "nickname", "text"));
@@ -214,6 +235,20 @@ describe("projectsFromStackExport", () => {
           resource("beta", { outputs: { databaseName: "beta_db", clonedFrom: "old_template" } }),
           resource("alpha"),
           { type: "pulumi-nodejs:dynamic/pgfleet:ProjectRole", inputs: { key: "alpha" } },
+          {
+            type: "pulumi-nodejs:dynamic/pgfleet:RlsTable",
+            inputs: { database: "alpha_db", table: "users", server: { ciphertext: "…" } },
+            outputs: { database: "alpha_db", table: "users" },
+          },
+          {
+            type: "pulumi-nodejs:dynamic/pgfleet:RlsTable",
+            inputs: { database: "alpha_db", table: "app.Profiles" },
+          },
+          {
+            type: "pulumi-nodejs:dynamic/pgfleet:RlsTable",
+            inputs: { database: "alpha_db", table: "old" },
+            delete: true,
+          },
           resource("gone", { delete: true }),
         ],
       },
@@ -225,6 +260,7 @@ describe("projectsFromStackExport", () => {
         databaseName: "alpha_db",
         template: "project_template",
         clonedFrom: undefined,
+        managedRls: ['app."Profiles"', "public.users"],
       },
       {
         key: "beta",
@@ -277,6 +313,24 @@ describe("formatDriftReport", () => {
       "✓ alpha, database alpha_db: matches project_template",
       "",
       "2 of 3 project(s) differ from their template (+ missing, - extra, ~ changed)",
+    ]);
+  });
+
+  it("lists what pgfleet manages under its own heading", () => {
+    const text = formatDriftReport([
+      {
+        key: "alpha",
+        databaseName: "alpha_db",
+        template: "t",
+        differences: [],
+        managedRls: ["public.users"],
+      },
+    ]);
+    expect(text.split("\n").slice(-4)).toEqual([
+      "managed by pgfleet, left out of the comparison (`pulumi preview --refresh` shows its drift):",
+      "  alpha: row-level security of public.users",
+      "",
+      "no drift: all 1 project(s) match their template",
     ]);
   });
 

@@ -1,5 +1,5 @@
 /**
- * Seed 000's template selection order (core/template-selection.ts): explicit template >
+ * The template selection order (core/template-selection.ts): explicit template > the server's >
  * TEMPLATE_DATABASE_NAME > POSTGRES_DB > postgres; empty and blank values count as unset.
  */
 import fc from "fast-check";
@@ -19,6 +19,22 @@ describe("selectTemplate", () => {
       "explicit beats both variables",
       { explicit: "tpl", env: { TEMPLATE_DATABASE_NAME: "t", POSTGRES_DB: "p" } },
       { template: "tpl", source: "explicit" },
+    ],
+    ["the server's template", { server: "srv" }, { template: "srv", source: "server" }],
+    [
+      "explicit beats the server's template",
+      { explicit: "tpl", server: "srv", env: { TEMPLATE_DATABASE_NAME: "t" } },
+      { template: "tpl", source: "explicit" },
+    ],
+    [
+      "the server's template beats both variables",
+      { server: " srv ", env: { TEMPLATE_DATABASE_NAME: "t", POSTGRES_DB: "p" } },
+      { template: "srv", source: "server" },
+    ],
+    [
+      "a blank server template is unset",
+      { server: " ", env: { POSTGRES_DB: "p" } },
+      { template: "p", source: "POSTGRES_DB" },
     ],
     [
       "TEMPLATE_DATABASE_NAME beats POSTGRES_DB",

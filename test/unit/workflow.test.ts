@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { HELP as PR_COMMENT_HELP } from "../../cli/pr-comment";
 import { HELP as STATUS_HELP } from "../../cli/status";
 import { HELP as TEMPLATE_DRIFT_HELP } from "../../cli/template-drift";
-import { commentMarker } from "../../core/pr-comment";
+import { commentMarker } from "../../core/pr-comment/markdown";
 import { REPO_ROOT } from "../../scripts/lib/paths";
 
 // js-yaml comes with @pulumi/pulumi; it has no bundled types.
@@ -80,7 +80,7 @@ describe(".github/workflows/pgfleet.yml", () => {
     }
   });
 
-  it("pull requests: preview each stack with the policy pack, JSON and event log, render, one comment per stack", () => {
+  it("pull requests: preview each stack with the policy pack (JSON, then text for the policy results), render, one comment per stack", () => {
     const job = workflow.jobs.preview;
     expect(job.if).toContain("github.event_name == 'pull_request'");
     expect(job.strategy?.matrix?.stack).toEqual(["staging", "prod"]);
@@ -90,13 +90,16 @@ describe(".github/workflows/pgfleet.yml", () => {
     expect(line).toContain(
       '--policy-pack policies --policy-pack-config "stacks/policy.${{ matrix.stack }}.json"',
     );
-    expect(line).toMatch(/--json --event-log "\$RUNNER_TEMP\/events.jsonl" > "\$RUNNER_TEMP\/preview.json"/);
-    // --event-log is only there with PULUMI_DEBUG_COMMANDS set.
-    expect(preview.env?.PULUMI_DEBUG_COMMANDS).toBe("true");
+    expect(line).toMatch(/--json > "\$RUNNER_TEMP\/preview.json"/);
+    expect(line).toMatch(/--urns .*> "\$RUNNER_TEMP\/policies.txt"/);
     const render = job.steps.find((s) => s.run?.includes("pr-comment"))!;
     expect(render.run).toContain("node bin/pgfleet.js pr-comment");
-    // The event log can hold secrets: deleted after rendering, never uploaded.
-    expect(render.run).toContain('rm -f "$RUNNER_TEMP/events.jsonl"');
+    expect(render.run).toContain('--policies "$RUNNER_TEMP/policies.txt"');
+    // No step writes or reads the engine event log: its debug lines hold secrets in plain text.
+    const all = JSON.stringify(workflow);
+    expect(all).not.toContain("--event-log");
+    expect(all).not.toContain("PULUMI_DEBUG_COMMANDS");
+    expect(all).not.toContain("--events");
     expect(allSteps.some((s) => s.uses?.startsWith("actions/upload-artifact"))).toBe(false);
 
     const comment = job.steps.find((s) => s.uses?.startsWith("actions/github-script"))!;
@@ -112,7 +115,7 @@ describe(".github/workflows/pgfleet.yml", () => {
     expect(last.if).toBe("steps.preview.outputs.exit_code != '0'");
   });
 
-  it("push to main: up staging, then prod, each in its environment", () => {
+  it("push to main: up --refresh staging, then prod, each in its environment", () => {
     const staging = workflow.jobs["up-staging"];
     const prod = workflow.jobs["up-prod"];
     expect(staging.if).toBe("github.event_name == 'push'");
@@ -125,6 +128,8 @@ describe(".github/workflows/pgfleet.yml", () => {
     ] as const) {
       const up = job.steps.find((s) => s.run?.includes(" up "))!.run!.replace(/\\\n\s*/g, " ");
       expect(up).toContain(`npm run -s pulumi -- up --stack ${stack} --yes --non-interactive`);
+      // A plain `up` compares with the state only: without --refresh it repairs no drift.
+      expect(up).toMatch(/ --refresh( |$)/);
       expect(up).toContain(`--policy-pack policies --policy-pack-config stacks/policy.${stack}.json`);
     }
   });

@@ -130,7 +130,6 @@ describe("stacks/policy.<env>.json", () => {
   it.each([
     ["prod", "mandatory"],
     ["staging", "advisory"],
-    ["dev", "advisory"],
   ] as const)("%s: deletionPolicy drop is a %s violation", async (env, level) => {
     await pack().configure(envConfig(env));
     const found = of(
@@ -138,5 +137,14 @@ describe("stacks/policy.<env>.json", () => {
       await pack().analyze(await templateDatabase({ deletionPolicy: "drop" })),
     );
     expect(found.map((v) => v.enforcementLevel)).toEqual([level]);
+  });
+
+  it("dev accepts deletionPolicy drop, the dev stack's own (a newcomer's first run is quiet)", async () => {
+    await pack().configure(envConfig("dev"));
+    const found = of(
+      "disallow-drop-deletion-policy",
+      await pack().analyze(await templateDatabase({ deletionPolicy: "drop" })),
+    );
+    expect(found).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import { operations as backupPlanOperations } from "../../../provider/backup-pla
 import { operations as projectRoleOperations } from "../../../provider/project-role";
 import { operations as rlsTableOperations } from "../../../provider/rls-table";
 import { operations as templateDatabaseOperations } from "../../../provider/template-database";
+import type { ProviderOperations } from "../../../provider/dynamic";
 import { TYPES } from "../../../policies/common";
 import { secret, urnOf, type AnalyzedResource } from "./analyzer";
 
@@ -25,10 +26,11 @@ const STACK = "pgfleet-test/test";
 
 type Props = Record<string, unknown>;
 
+/** Runs a provider's `check` as the provider process calls it: with the engine's untyped values. */
 async function checked(
   type: string,
   name: string,
-  check: (olds: Props, news: Props) => Promise<{ inputs?: Props }>,
+  check: ProviderOperations["check"],
   news: Props,
   parentType?: string,
 ): Promise<AnalyzedResource> {

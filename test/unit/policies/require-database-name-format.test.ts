@@ -35,6 +35,7 @@ describe("require-database-name-format", () => {
     ["123_project", "start"],
     ["project@2024", "format"],
     ["a".repeat(64), "length"],
+    ["pg_app", "prefix"],
   ] as const)("reports %s with the %s rule", async (name, which) => {
     const found = of(rule.name, await pack().analyze(await templateDatabase({ databaseName: name })));
     expect(found.map((v) => v.message)).toEqual([expected(name, which)]);

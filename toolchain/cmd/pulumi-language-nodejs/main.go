@@ -11,6 +11,10 @@
 //   - RunPlugin starts policy packs through the `pulumi-analyzer-policy` shim installed beside
 //     this binary, and resource plugins through `@pulumi/pulumi/cmd/run-plugin`, streaming their
 //     output back to the engine;
+//   - Run also tells the program which policy packs the engine started for this run (through
+//     RunPlugin, before it runs the program) and the `--policy-pack`/`--policy-pack-config` values
+//     of the engine's command line, in PGFLEET_POLICY_PACKS: pgfleet's production gate (index.ts) trusts
+//     this, never a value inherited from the caller's environment;
 //   - GetRequiredPlugins/GetRequiredPackages report the provider packages in node_modules whose
 //     plugin binary is on PATH (there is no plugin download here, so a package whose plugin is
 //     missing is left for the engine to load on demand, where it fails with a clear message).
@@ -87,6 +91,71 @@ type languageHost struct {
 
 	mu            sync.Mutex
 	engineAddress string
+	// The folders of the policy packs started through RunPlugin.
+	policyPacks []string
+}
+
+// policyPacksEnv is the variable the program reads; see policyPacksReport.
+const policyPacksEnv = "PGFLEET_POLICY_PACKS"
+
+// engineArgs is the engine's (our parent's) command line and working folder, from /proc.
+func engineArgs() ([]string, string) {
+	ppid := os.Getppid()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", ppid))
+	if err != nil {
+		return nil, ""
+	}
+	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", ppid))
+	return strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), cwd
+}
+
+// flagValues returns the values of `--<name> v` / `--<name>=v` on a command line, made absolute.
+func flagValues(args []string, cwd, name string) []string {
+	var values []string
+	for i := 0; i < len(args); i++ {
+		value := ""
+		switch {
+		case args[i] == "--"+name && i+1 < len(args):
+			value = args[i+1]
+			i++
+		case strings.HasPrefix(args[i], "--"+name+"="):
+			value = strings.TrimPrefix(args[i], "--"+name+"=")
+		default:
+			continue
+		}
+		if !filepath.IsAbs(value) && cwd != "" {
+			value = filepath.Join(cwd, value)
+		}
+		values = append(values, value)
+	}
+	return values
+}
+
+// policyPacksReport is the JSON the program gets in PGFLEET_POLICY_PACKS: the packs the engine has
+// started through this host ("packs"), and the `--policy-pack` and `--policy-pack-config` values of
+// the engine's command line ("packArgs", "configs": the engine pairs them by position).
+func (h *languageHost) policyPacksReport() string {
+	h.mu.Lock()
+	packs := append([]string{}, h.policyPacks...)
+	h.mu.Unlock()
+	args, cwd := engineArgs()
+	report, _ := json.Marshal(map[string][]string{
+		"packs":    packs,
+		"packArgs": flagValues(args, cwd, "policy-pack"),
+		"configs":  flagValues(args, cwd, "policy-pack-config"),
+	})
+	return string(report)
+}
+
+// withoutVar returns env without any assignment of name (a caller cannot pre-set what the host reports).
+func withoutVar(env []string, name string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func (h *languageHost) engine() string {
@@ -301,7 +370,8 @@ func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pul
 	if err != nil {
 		return nil, fmt.Errorf("serialising secret config keys: %w", err)
 	}
-	env := append(os.Environ(),
+	env := append(withoutVar(os.Environ(), policyPacksEnv),
+		policyPacksEnv+"="+h.policyPacksReport(),
 		"PULUMI_CONFIG="+string(config),
 		"PULUMI_CONFIG_SECRET_KEYS="+string(secretKeys),
 		fmt.Sprintf("PULUMI_NODEJS_TYPESCRIPT=%t", opts.typescript),
@@ -362,6 +432,9 @@ func (h *languageHost) RunPlugin(
 	case "analyzer":
 		// Policy packs start through the shim the CLI distribution ships beside the language host;
 		// it takes the engine address and the policy pack folder, and runs in that folder.
+		h.mu.Lock()
+		h.policyPacks = append(h.policyPacks, dir)
+		h.mu.Unlock()
 		shim := filepath.Join(h.binDir, "pulumi-analyzer-policy")
 		cmd = exec.CommandContext(server.Context(), shim, append(append([]string{}, req.GetArgs()...), ".")...)
 	default:
@@ -373,7 +446,7 @@ func (h *languageHost) RunPlugin(
 		cmd = exec.CommandContext(server.Context(), h.node, args...)
 	}
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), req.GetEnv()...)
+	cmd.Env = append(withoutVar(os.Environ(), policyPacksEnv), req.GetEnv()...)
 	mu := &sync.Mutex{}
 	cmd.Stdout = streamWriter{mu: mu, server: server}
 	cmd.Stderr = streamWriter{mu: mu, server: server, stderr: true}

@@ -1,0 +1,3 @@
+-- Undoes 001_create_notes_table.sql.
+DROP TABLE app.notes;
+DROP SCHEMA app;
