@@ -56,6 +56,14 @@ export const DATABASE_NAME_PATTERN = /^[a-z][a-z0-9_]*$/;
  */
 export const RESERVED_PREFIX = "pg_";
 
+/**
+ * Whether a database name would give its owner role the reserved prefix: the name starts with
+ * {@link RESERVED_PREFIX}, or is `pg` itself (role `pg_owner`).
+ */
+function takesReservedPrefix(name: string): boolean {
+  return `${name}_`.startsWith(RESERVED_PREFIX);
+}
+
 /** One broken naming rule, as a value (validators never throw). */
 export interface NameProblem {
   /** The seed 000 error code of every naming problem. */
@@ -114,7 +122,7 @@ function cleanName(displayName: string): string {
 /** The cleaned name, made to start with a letter (`project_…`, or `project` when nothing is left). */
 function cleanBase(displayName: string): string {
   const base = cleanName(displayName);
-  if (/^[a-z]/.test(base) && !base.startsWith(RESERVED_PREFIX)) return base;
+  if (/^[a-z]/.test(base) && !takesReservedPrefix(base)) return base;
   return base === "" ? GENERATED_PREFIX : `${GENERATED_PREFIX}_${base}`;
 }
 
@@ -148,7 +156,7 @@ function offendingCharacters(name: string): string {
  * - `format`: a character other than a lowercase ASCII letter, a digit or `_`;
  * - `start`: the first character is not a letter (`123_project`, `_x`);
  * - `length`: more than {@link MAX_IDENTIFIER_BYTES} bytes, counted in UTF-8;
- * - `prefix`: starts with {@link RESERVED_PREFIX} (the project's role name would be reserved);
+ * - `prefix`: starts with {@link RESERVED_PREFIX}, or is `pg` (the project's role name would be reserved);
  * - `reserved`: one of {@link RESERVED_DATABASE_NAMES} or `options.extraReserved` (exact,
  *   case-sensitive match).
  *
@@ -205,11 +213,11 @@ export function validateDatabaseName(name: string, options: ValidateDatabaseName
       ),
     );
   }
-  if (name.startsWith(RESERVED_PREFIX)) {
+  if (takesReservedPrefix(name)) {
     problems.push(
       problem(
         "prefix",
-        `database name ${shown} must not start with "${RESERVED_PREFIX}": PostgreSQL reserves that prefix for ` +
+        `database name ${shown} must not start with "${RESERVED_PREFIX}" nor be "pg": PostgreSQL reserves that prefix for ` +
           `role names, so its owner role ${JSON.stringify(roleNameFor(name))} could not be created${forExample}`,
       ),
     );

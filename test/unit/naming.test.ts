@@ -97,6 +97,7 @@ describe("validateDatabaseName", () => {
     // PostgreSQL reserves role names starting with pg_: the owner role could not be created
     ["pg_ prefix", "pg_stats_app", ["prefix"]],
     ["pg_ alone", "pg_", ["prefix"]],
+    ["pg itself, whose role would be pg_owner", "pg", ["prefix"]],
   ])("%s: %j breaks %j", (_label, name, expected) => {
     const problems = validateDatabaseName(name);
     expect(problems.map((p) => p.rule)).toEqual(expected);
@@ -278,6 +279,13 @@ describe("the pg_ prefix", () => {
   it("is never generated: a display name starting with pg_ gets project_ in front", () => {
     expect(generateDatabaseName("pg_stats", "abc123")).toBe("project_pg_stats_abc123");
     expect(generateDatabaseName("PG Tools", "abc123")).toBe("project_pg_tools_abc123");
+  });
+
+  // fast-check found this one: "Pg" cleans to "pg", which the suffix turns into "pg_…".
+  it("is never generated from a display name that cleans to pg alone", () => {
+    expect(generateDatabaseName("Pg", "aaaaaa")).toBe("project_pg_aaaaaa");
+    expect(generateDatabaseName("pg__", "a1")).toBe("project_pg_a1");
+    expect(validateDatabaseName("pg").map((p) => p.message)).toEqual([expect.stringContaining('"pg_owner"')]);
   });
 
   it("is refused with INVALID_DATABASE_NAME, naming the role and offering a name", () => {
