@@ -17,7 +17,9 @@
 //     this, never a value inherited from the caller's environment;
 //   - GetRequiredPlugins/GetRequiredPackages report the provider packages in node_modules whose
 //     plugin binary is on PATH (there is no plugin download here, so a package whose plugin is
-//     missing is left for the engine to load on demand, where it fails with a clear message).
+//     missing is left for the engine to load on demand, where it fails with a clear message);
+//   - InstallDependencies, About and GetProgramDependencies (dependencies.go) answer
+//     `pulumi install` and `pulumi about`.
 package main
 
 import (
@@ -402,22 +404,18 @@ func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pul
 	return &pulumirpc.RunResponse{}, nil
 }
 
-// streamWriter forwards a plugin's output to the engine as RunPluginResponse messages.
-type streamWriter struct {
-	mu     *sync.Mutex
-	server pulumirpc.LanguageRuntime_RunPluginServer
-	stderr bool
+// sendWriter forwards a child process's output to the engine, one message per write; the
+// writers of one process share mu, as a gRPC stream takes one Send at a time.
+type sendWriter struct {
+	mu   *sync.Mutex
+	send func(chunk []byte) error
 }
 
-func (w streamWriter) Write(p []byte) (int, error) {
+func (w sendWriter) Write(p []byte) (int, error) {
 	chunk := append([]byte(nil), p...)
-	msg := &pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stdout{Stdout: chunk}}
-	if w.stderr {
-		msg = &pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stderr{Stderr: chunk}}
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.server.Send(msg); err != nil {
+	if err := w.send(chunk); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -448,8 +446,12 @@ func (h *languageHost) RunPlugin(
 	cmd.Dir = dir
 	cmd.Env = append(withoutVar(os.Environ(), policyPacksEnv), req.GetEnv()...)
 	mu := &sync.Mutex{}
-	cmd.Stdout = streamWriter{mu: mu, server: server}
-	cmd.Stderr = streamWriter{mu: mu, server: server, stderr: true}
+	cmd.Stdout = sendWriter{mu: mu, send: func(c []byte) error {
+		return server.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stdout{Stdout: c}})
+	}}
+	cmd.Stderr = sendWriter{mu: mu, send: func(c []byte) error {
+		return server.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stderr{Stderr: c}})
+	}}
 
 	code := int32(0)
 	if err := cmd.Run(); err != nil {
@@ -464,4 +466,4 @@ func (h *languageHost) RunPlugin(
 	return server.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: code}})
 }
 
-var _ io.Writer = streamWriter{}
+var _ io.Writer = sendWriter{}
