@@ -2,10 +2,13 @@
  * The pinned Pulumi toolchain: the `pulumi` CLI, pgfleet's Node.js language host and the two
  * plugin shims, at the version of the @pulumi/pulumi npm package.
  *
- * Order: a `pulumi` on PATH of exactly that version (with a `pulumi-language-nodejs` beside it)
- * is used as it is; otherwise the toolchain module in `toolchain/` is built with the machine's Go
- * into the cache (outside the repository), keyed by version and by a hash of the module's files,
- * and only when that cache entry is missing. A change that leaves the CLI's inputs (go.mod,
+ * Order: a `pulumi` on PATH of exactly that version (the official distribution, e.g. from
+ * Pulumi's setup action) is used with pgfleet's own language host and shims put before it on
+ * PATH: the engine takes the host it finds on PATH first, and pgfleet's production gate trusts
+ * only what its own host reports (PGFLEET_POLICY_PACKS). Only the host is built then. Otherwise
+ * the whole toolchain module in `toolchain/` is built with the machine's Go. Both go into the
+ * cache (outside the repository), keyed by version and by a hash of the module's files, and are
+ * built only when that cache entry is missing. A change that leaves the CLI's inputs (go.mod,
  * go.sum, tools.go) alone, e.g. to the language host, rebuilds the host only: the `pulumi` binary
  * is copied from a cache entry of the same CLI.
  */
@@ -16,12 +19,9 @@ import * as path from "node:path";
 import { REPO_ROOT, cacheDir } from "./paths";
 
 const TOOLCHAIN_SRC = path.join(REPO_ROOT, "toolchain");
-const BINARIES = [
-  "pulumi",
-  "pulumi-language-nodejs",
-  "pulumi-resource-pulumi-nodejs",
-  "pulumi-analyzer-policy",
-];
+/** What pgfleet brings besides the CLI: its language host and the two plugin shims. */
+const HOST_BINARIES = ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs", "pulumi-analyzer-policy"];
+const BINARIES = ["pulumi", ...HOST_BINARIES];
 
 export interface Toolchain {
   /** Folders to put first on PATH, in order. */
@@ -120,15 +120,23 @@ export function toolchainDir(version = pinnedVersion()): string {
   return path.join(cacheDir(), "toolchain", `pulumi-${version}-${sourceHash()}`);
 }
 
-function isComplete(dir: string): boolean {
+/** The cache entry of pgfleet's host and shims alone, for a pinned `pulumi` found on PATH. */
+function hostOnlyDir(version: string): string {
+  return path.join(cacheDir(), "toolchain", `host-${version}-${sourceHash()}`);
+}
+
+function isComplete(dir: string, binaries: readonly string[] = BINARIES): boolean {
   return (
     fs.existsSync(path.join(dir, "complete")) &&
-    BINARIES.every((b) => fs.existsSync(path.join(dir, "bin", b)))
+    binaries.every((b) => fs.existsSync(path.join(dir, "bin", b)))
   );
 }
 
-/** Builds the toolchain into `dir` (atomically: a temp folder renamed at the end). */
-function build(dir: string, version: string, log: (line: string) => void): void {
+/**
+ * Builds the toolchain into `dir` (atomically: a temp folder renamed at the end); with
+ * `withCli: false`, pgfleet's host and shims only.
+ */
+function build(dir: string, version: string, log: (line: string) => void, withCli = true): void {
   const go = which("go") ?? (fs.existsSync("/usr/local/go/bin/go") ? "/usr/local/go/bin/go" : undefined);
   if (!go || spawnSync(go, ["version"]).status !== 0) {
     throw new Error(
@@ -142,7 +150,7 @@ function build(dir: string, version: string, log: (line: string) => void): void 
   const ldflags = `-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${version}`;
   const goEnv = { ...process.env, GOFLAGS: "-mod=readonly", CGO_ENABLED: "0" };
   const targets: Array<[string, string]> = [
-    ["pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"],
+    ...(withCli ? [["pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"] as [string, string]] : []),
     ["pulumi-language-nodejs", "./cmd/pulumi-language-nodejs"],
   ];
   const key = cliKey();
@@ -167,14 +175,14 @@ function build(dir: string, version: string, log: (line: string) => void): void 
     fs.copyFileSync(path.join(TOOLCHAIN_SRC, "shims", shim), path.join(tmp, "bin", shim));
     fs.chmodSync(path.join(tmp, "bin", shim), 0o755);
   }
-  fs.writeFileSync(path.join(tmp, "cli-key"), `${key}\n`);
+  if (withCli) fs.writeFileSync(path.join(tmp, "cli-key"), `${key}\n`);
   fs.writeFileSync(path.join(tmp, "complete"), `${version}\n`);
   try {
     fs.renameSync(tmp, dir);
   } catch (err) {
     // Another process finished the same build first: keep theirs.
     fs.rmSync(tmp, { recursive: true, force: true });
-    if (!isComplete(dir)) throw err;
+    if (!isComplete(dir, withCli ? BINARIES : HOST_BINARIES)) throw err;
   }
 }
 
@@ -188,16 +196,13 @@ export function ensureToolchain(
   const onPath = which("pulumi");
   if (onPath && !onPath.startsWith(path.join(cacheDir(), "toolchain"))) {
     const reported = spawnSync(onPath, ["version"], { encoding: "utf8" }).stdout?.trim();
-    const host = which("pulumi-language-nodejs");
-    if (reported === version && host) {
-      // The shims still come from our folder when the PATH install lacks them.
-      const shims = path.join(dir, "shims");
-      fs.mkdirSync(shims, { recursive: true });
-      for (const shim of ["pulumi-resource-pulumi-nodejs", "pulumi-analyzer-policy"]) {
-        fs.copyFileSync(path.join(TOOLCHAIN_SRC, "shims", shim), path.join(shims, shim));
-        fs.chmodSync(path.join(shims, shim), 0o755);
+    if (reported === version) {
+      const host = hostOnlyDir(version);
+      if (!isComplete(host, HOST_BINARIES)) {
+        fs.mkdirSync(path.dirname(host), { recursive: true });
+        build(host, version, log, false);
       }
-      return { path: [path.dirname(onPath), shims], version, source: "PATH" };
+      return { path: [path.join(host, "bin"), path.dirname(onPath)], version, source: "PATH" };
     }
   }
 
