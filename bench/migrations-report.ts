@@ -5,25 +5,12 @@
  */
 import { formatBytes } from "../core/bytes";
 import type { CpuSplit } from "./cpu";
-import type { Machine } from "./machine";
 import type { LoadedSample, MigrationResults } from "./migrations";
+import { row, type SectionRun } from "./sections";
 import { formatMs, formatRatio, type Sample } from "./stats";
 
 /** The heading that starts the section (and finds it again in an existing results file). */
 export const MIGRATIONS_HEADING = "## Schema migrations (issue 17)";
-
-/** When and where the section's figures were measured. */
-export interface MigrationRun {
-  command: string;
-  startedAt: Date;
-  durationMs: number;
-  machine: Machine;
-  load: { start: number; end: number; max: number };
-}
-
-function row(cells: string[]): string {
-  return `| ${cells.join(" | ")} |`;
-}
 
 /** `1.23 s (load 3.4), …` */
 function withLoads(s: LoadedSample): string {
@@ -52,7 +39,7 @@ function splitTable(columns: Array<{ title: string; ms: number; split: CpuSplit 
 }
 
 /** The section's lines. */
-export function renderMigrations(m: MigrationResults, run: MigrationRun): string[] {
+export function renderMigrations(m: MigrationResults, run: SectionRun): string[] {
   const r = m.rollout;
   const p = m.preview;
   const upRatio = r.up.median / r.raw.median;
@@ -163,22 +150,4 @@ export function renderMigrations(m: MigrationResults, run: MigrationRun): string
     ]),
     "",
   ];
-}
-
-/**
- * `existing` (a results file) with its migrations section replaced by `section`, or `section`
- * added before "Not measurable here" (or at the end) when it has none.
- */
-export function spliceMigrations(existing: string, section: string[]): string {
-  const lines = existing.split("\n");
-  const start = lines.indexOf(MIGRATIONS_HEADING);
-  const isTop = (l: string) => l.startsWith("## ");
-  if (start >= 0) {
-    const rest = lines.slice(start + 1).findIndex(isTop);
-    const end = rest < 0 ? lines.length : start + 1 + rest;
-    return [...lines.slice(0, start), ...section, ...lines.slice(end)].join("\n");
-  }
-  const before = lines.indexOf("## Not measurable here");
-  const at = before < 0 ? lines.length : before;
-  return [...lines.slice(0, at), ...section, ...lines.slice(at)].join("\n");
 }

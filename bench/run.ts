@@ -1,7 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations]`: the benchmark of issues 8
- * and 17. Not part of `npm test`. Writes bench/results.md (`--only migrations`: its schema-migrations
- * section alone, the rest of the file kept).
+ * `npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations|scale]`: the benchmark of
+ * issues 8, 17 and 19. Not part of `npm test`. Writes bench/results.md (`--only migrations`, `--only
+ * scale`: that section alone, the rest of the file kept).
  *
  * Against the embedded PostgreSQL server (started when it is not running, and then stopped at
  * the end; or the server of PGFLEET_ADMIN_URL), with templates of about 8 MB and 100 MB:
@@ -13,7 +13,10 @@
  *  2. the no-op `preview` slope between a small and a large fleet;
  *  3. the backup runner against plain `pg_dump -Fc`, and a GFS prune of 1,000 dumps (bench/backup.ts);
  *  4. schema migrations (bench/migrations.ts): one migration rolled out over 200 projects against a
- *     raw loop, and the no-op `preview` of 200 projects with 20 applied migrations against one without.
+ *     raw loop, and the no-op `preview` of 200 projects with 20 applied migrations against one without;
+ *  5. fleet scale (bench/scale.ts), only with `--only scale` (it grows fleets to 1,000 projects
+ *     under two state backends, well over an hour on 2 cores): adding 100 projects to fleets of
+ *     100, 500 and 1,000 against the raw loop, no-op `preview` and state per project at each size.
  * Pulumi's own floor (bench/floor.ts: the same shape of program with a dynamic provider that does
  * no I/O) runs beside pgfleet: a fresh-stack `up` + `destroy` per N right after pgfleet's cycles
  * on the 8 MB template, and its no-op `preview` in the slope, alternating with pgfleet's.
@@ -40,7 +43,10 @@ import { rawCreate, resolveStrategy, type RawMode } from "./raw";
 import { renderReport, type BenchResults, type Cell, type FloorRow, type NoopRow } from "./report";
 import { analyseState } from "./state";
 import { benchMigrations, type MigrationPlan } from "./migrations";
-import { renderMigrations, spliceMigrations } from "./migrations-report";
+import { MIGRATIONS_HEADING, renderMigrations } from "./migrations-report";
+import { benchScale, type ScalePlan } from "./scale";
+import { SCALE_HEADING, renderScale } from "./scale-report";
+import { spliceSection } from "./sections";
 import { formatMs, nowMs, sample, timed, type Sample } from "./stats";
 import { createTemplate, dropBenchDatabase, dropLeftovers, type BenchTemplate } from "./templates";
 
@@ -55,6 +61,9 @@ interface Plan {
   migrations: MigrationPlan;
   /** Only the schema-migration cases (part 4). */
   onlyMigrations: boolean;
+  scale: ScalePlan;
+  /** Only the fleet-scale cases (part 5). */
+  onlyScale: boolean;
 }
 
 const STRATEGIES = CLONE_STRATEGIES;
@@ -73,12 +82,12 @@ function planFrom(argv: string[]): Plan {
   });
   if (values.help) {
     console.log(
-      "usage: npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations]   (writes bench/results.md)",
+      "usage: npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations|scale]   (writes bench/results.md)",
     );
     process.exit(0);
   }
-  if (values.only !== undefined && values.only !== "migrations")
-    throw new Error(`--only must be "migrations", got ${values.only}`);
+  if (values.only !== undefined && values.only !== "migrations" && values.only !== "scale")
+    throw new Error(`--only must be "migrations" or "scale", got ${values.only}`);
   const quick = !!values.quick;
   const plan: Plan = quick
     ? {
@@ -91,6 +100,8 @@ function planFrom(argv: string[]): Plan {
         pruneDumps: 1000,
         migrations: { projects: 20, repeats: 1, previews: 1, appliedForPreview: 20 },
         onlyMigrations: false,
+        scale: { sizes: [10, 20], add: 10, backends: ["file", "postgres"] },
+        onlyScale: false,
       }
     : {
         mode: "full",
@@ -102,8 +113,11 @@ function planFrom(argv: string[]): Plan {
         pruneDumps: 1000,
         migrations: { projects: 200, repeats: 3, previews: 5, appliedForPreview: 20 },
         onlyMigrations: false,
+        scale: { sizes: [100, 500, 1000], add: 100, backends: ["file", "postgres"] },
+        onlyScale: false,
       };
   plan.onlyMigrations = values.only === "migrations";
+  plan.onlyScale = values.only === "scale";
   if (values.repeats !== undefined) {
     const n = Number(values.repeats);
     if (!Number.isInteger(n) || n < 1)
@@ -155,7 +169,9 @@ async function main(): Promise<void> {
   log(
     plan.onlyMigrations
       ? `${plan.mode} run of the migrations only: ${plan.migrations.projects} projects, ${plan.migrations.repeats} rollout(s), ${plan.migrations.previews} preview pair(s)`
-      : `${plan.mode} run: N = ${plan.ns.join(", ")}, ${plan.repeats} repeat(s)`,
+      : plan.onlyScale
+        ? `${plan.mode} run of the fleet scale only: sizes ${plan.scale.sizes.join(", ")}, +${plan.scale.add} each, backends ${plan.scale.backends.join(", ")}`
+        : `${plan.mode} run: N = ${plan.ns.join(", ")}, ${plan.repeats} repeat(s)`,
   );
 
   // The server and the toolchain, as the test suite's global setup does.
@@ -194,9 +210,25 @@ async function main(): Promise<void> {
           load,
         });
         const existing = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, "utf8") : "# pgfleet benchmark\n";
-        fs.writeFileSync(RESULTS, spliceMigrations(existing, section));
+        fs.writeFileSync(RESULTS, spliceSection(existing, MIGRATIONS_HEADING, section));
         log(`wrote the migrations section of ${path.relative(process.cwd(), RESULTS)}; cleaning up`);
       });
+      return;
+    }
+    if (plan.onlyScale) {
+      const results = await benchScale(plan.scale, log);
+      load.end = loadAverage();
+      load.max = Math.max(load.max, load.end);
+      const section = renderScale(results, {
+        command: `npm run bench -- ${plan.mode === "quick" ? "--quick " : ""}--only scale`,
+        startedAt: started,
+        durationMs: nowMs() - t0,
+        machine,
+        load,
+      });
+      const existing = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, "utf8") : "# pgfleet benchmark\n";
+      fs.writeFileSync(RESULTS, spliceSection(existing, SCALE_HEADING, section));
+      log(`wrote the fleet-scale section of ${path.relative(process.cwd(), RESULTS)}`);
       return;
     }
     for (const [label, bytes] of [

@@ -1,0 +1,37 @@
+/**
+ * Sections of bench/results.md that a `--only <case>` run writes alone: each starts with its own
+ * `## ` heading and carries its own run header, and the rest of the file is kept.
+ */
+import type { Machine } from "./machine";
+
+/** When and where the section's figures were measured. */
+export interface SectionRun {
+  command: string;
+  startedAt: Date;
+  durationMs: number;
+  machine: Machine;
+  load: { start: number; end: number; max: number };
+}
+
+/**
+ * `existing` (a results file) with the section under `heading` replaced by `section`, or
+ * `section` added before "Not measurable here" (or at the end) when it has none.
+ */
+export function spliceSection(existing: string, heading: string, section: string[]): string {
+  const lines = existing.split("\n");
+  const start = lines.indexOf(heading);
+  const isTop = (l: string) => l.startsWith("## ");
+  if (start >= 0) {
+    const rest = lines.slice(start + 1).findIndex(isTop);
+    const end = rest < 0 ? lines.length : start + 1 + rest;
+    return [...lines.slice(0, start), ...section, ...lines.slice(end)].join("\n");
+  }
+  const before = lines.indexOf("## Not measurable here");
+  const at = before < 0 ? lines.length : before;
+  return [...lines.slice(0, at), ...section, ...lines.slice(at)].join("\n");
+}
+
+/** `| a | b |` */
+export function row(cells: string[]): string {
+  return `| ${cells.join(" | ")} |`;
+}
