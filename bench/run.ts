@@ -46,7 +46,7 @@ import { benchMigrations, type MigrationPlan } from "./migrations";
 import { MIGRATIONS_HEADING, renderMigrations } from "./migrations-report";
 import { benchScale, type ScalePlan } from "./scale";
 import { SCALE_HEADING, renderScale } from "./scale-report";
-import { spliceSection } from "./sections";
+import { spliceSection, type SectionRun } from "./sections";
 import { formatMs, nowMs, sample, timed, type Sample } from "./stats";
 import { createTemplate, dropBenchDatabase, dropLeftovers, type BenchTemplate } from "./templates";
 
@@ -198,37 +198,30 @@ async function main(): Promise<void> {
       }
     }
     const machine = await describeMachine(toolchain, embeddedServer);
-    if (plan.onlyMigrations) {
-      await benchMigrations(plan.migrations, log, (m) => {
-        load.end = loadAverage();
-        load.max = Math.max(load.max, load.end);
-        const section = renderMigrations(m, {
-          command: `npm run bench -- ${plan.mode === "quick" ? "--quick " : ""}--only migrations`,
-          startedAt: started,
-          durationMs: nowMs() - t0,
-          machine,
-          load,
-        });
-        const existing = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, "utf8") : "# pgfleet benchmark\n";
-        fs.writeFileSync(RESULTS, spliceSection(existing, MIGRATIONS_HEADING, section));
-        log(`wrote the migrations section of ${path.relative(process.cwd(), RESULTS)}; cleaning up`);
-      });
-      return;
-    }
-    if (plan.onlyScale) {
-      const results = await benchScale(plan.scale, log);
+    /** Writes one section of the results file as a `--only <only>` run measured it. */
+    const writeSection = (only: string, heading: string, render: (run: SectionRun) => string[]) => {
       load.end = loadAverage();
       load.max = Math.max(load.max, load.end);
-      const section = renderScale(results, {
-        command: `npm run bench -- ${plan.mode === "quick" ? "--quick " : ""}--only scale`,
+      const section = render({
+        command: `npm run bench -- ${plan.mode === "quick" ? "--quick " : ""}--only ${only}`,
         startedAt: started,
         durationMs: nowMs() - t0,
         machine,
         load,
       });
       const existing = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, "utf8") : "# pgfleet benchmark\n";
-      fs.writeFileSync(RESULTS, spliceSection(existing, SCALE_HEADING, section));
-      log(`wrote the fleet-scale section of ${path.relative(process.cwd(), RESULTS)}`);
+      fs.writeFileSync(RESULTS, spliceSection(existing, heading, section));
+      log(`wrote the ${only} section of ${path.relative(process.cwd(), RESULTS)}`);
+    };
+    if (plan.onlyMigrations) {
+      await benchMigrations(plan.migrations, log, (m) =>
+        writeSection("migrations", MIGRATIONS_HEADING, (run) => renderMigrations(m, run)),
+      );
+      return;
+    }
+    if (plan.onlyScale) {
+      const results = await benchScale(plan.scale, log);
+      writeSection("scale", SCALE_HEADING, (run) => renderScale(results, run));
       return;
     }
     for (const [label, bytes] of [
