@@ -88,5 +88,6 @@ describe("a pinned pulumi on PATH", () => {
     expect(fs.existsSync(path.join(dir, "official-host-started"))).toBe(false);
     // Only pgfleet's host hands the program this report.
     expect(JSON.parse(fs.readFileSync(path.join(dir, "seen.json"), "utf8"))).toMatchObject({ packs: [] });
-  });
+    // The host is built with Go inside the test: seconds with a warm build cache, minutes without.
+  }, 600_000);
 });
