@@ -185,8 +185,8 @@ export async function ensureRole(
 
 /**
  * Creates `roleName` or adopts it when it carries this stack's mark (or none, with `takeOver`;
- * refused otherwise), sets its
- * password and limit, marks it (`managedBy` as given) and grants it its database.
+ * refused otherwise), sets its password and limit, marks it (`managedBy` as given) and grants it
+ * its database.
  */
 export async function writeRole(
   admin: DbClient,

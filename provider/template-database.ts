@@ -484,7 +484,9 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
     const effective = { ...inputs, databaseName: name };
     if (adopted) {
       const previous = parseMark(adopted.comment);
-      clonedFrom = foreign ? "" : (previous?.template ?? inputs.template);
+      // Adopted (also after an interrupted adoption, whose mark names no template): not cloned.
+      clonedFrom =
+        inputs.adopt === true && !previous?.template ? "" : (previous?.template ?? inputs.template);
       await converge(client, effective, adopted);
     } else {
       const tpl = (
