@@ -25,8 +25,8 @@ pgfleet:projects, each with its name, databaseName, ref and adopt: true, so the 
 adopts each existing database and gives it a login role of pgfleet's (no clone, no drop). Each
 entry is checked first: an invalid database name or ref is reported with its error code
 (INVALID_DATABASE_NAME) and not written; a database the stack has already is left as it is.
-Connection strings in the store are not read. Comments inside pgfleet:projects are not kept;
-the rest of the file is.
+Connection strings in the store are not read. The rest of the stack file stays as it was,
+comments included (but those of a pgfleet:projects written on one line).
 
   --stack <name>    the stack (required)
   --server <name>   the stack's server the databases are on (default: the stack's only server)
@@ -135,10 +135,17 @@ export function importEntries(
 }
 
 /**
- * The stack file's text with `pgfleet:projects` set to `projects` (the rest of the text as it
- * was): the key's block under `config:` is replaced, or added at the end of `config:`.
+ * The stack file's text with `entries` added to `pgfleet:projects` (`existing`), the rest of the
+ * text as it was: appended to the key's block when it is a block list (its comments stay), else
+ * the key's block under `config:` is replaced, or added at the end of `config:`.
  */
-export function withProjects(text: string, projects: ProjectEntry[], dump: (v: unknown) => string): string {
+export function withProjects(
+  text: string,
+  existing: ProjectEntry[],
+  entries: ProjectEntry[],
+  dump: (v: unknown) => string,
+): string {
+  const projects = [...existing, ...entries];
   const lines = text.split("\n");
   const configAt = lines.findIndex((l) => /^config:\s*(#.*)?$/.test(l));
   const indentOf = (l: string) => l.length - l.trimStart().length;
@@ -174,6 +181,15 @@ export function withProjects(text: string, projects: ProjectEntry[], dump: (v: u
     stop++;
   // Blank lines after the block stay where they were.
   while (stop > at + 1 && lines[stop - 1].trim() === "") stop--;
+  const item = lines.slice(at + 1, stop).find((l) => /^\s*- /.test(l));
+  if (item && /:\s*(#.*)?$/.test(lines[at])) {
+    const itemIndent = item.slice(0, indentOf(item));
+    const added = dump(entries)
+      .replace(/\n$/, "")
+      .split("\n")
+      .map((l) => `${itemIndent}${l}`);
+    return [...lines.slice(0, stop), ...added, ...lines.slice(stop)].join("\n");
+  }
   return [...lines.slice(0, at), ...block, ...lines.slice(stop)].join("\n");
 }
 
@@ -241,7 +257,7 @@ export async function run(args: string[]): Promise<number> {
     return fail(`the stack's config would not be valid:\n${formatConfigProblems(parsed.problems)}\n`);
   const refused = lines.filter((l) => l.mark === "✗").length;
   if (entries.length > 0) {
-    const next = withProjects(text, projects, (v) => yaml.dump(v, { lineWidth: -1, noRefs: true }));
+    const next = withProjects(text, existing, entries, (v) => yaml.dump(v, { lineWidth: -1, noRefs: true }));
     const after = (yaml.load(next) ?? {}) as typeof doc;
     // Everything but the projects must read back as it was: never write a file that says less.
     if (!isDeepStrictEqual(after.config, { ...config, [projectsKey]: projects }))

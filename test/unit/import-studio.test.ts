@@ -61,36 +61,46 @@ describe("withProjects", () => {
   const projects = [{ name: "A", databaseName: "a_db", adopt: true }];
   const read = (text: string) => (yaml.load(text) as { config: Record<string, unknown> }).config;
 
-  it("replaces a block list, keeping the rest of the file and its comments", () => {
+  it("appends to a block list, keeping the rest of the file and its comments", () => {
     const text = [
       "encryptionsalt: v1:abc",
       "config:",
       "  # the environment",
       "  pgfleet:environment: dev",
       "  pgfleet:projects:",
-      "    - name: Old",
+      "    - name: Old # the old one",
       "      databaseName: old_db",
-      "  - name: Also old",
+      "    - name: Also old",
       "  pgfleet:defaults:",
       "    deletionPolicy: drop # keep",
       "",
     ].join("\n");
-    const next = withProjects(text, projects, dump);
+    const old = [{ name: "Old", databaseName: "old_db" }, { name: "Also old" }];
+    const next = withProjects(text, old, projects, dump);
     expect(read(next)).toEqual({
       "pgfleet:environment": "dev",
-      "pgfleet:projects": projects,
+      "pgfleet:projects": [...old, ...projects],
       "pgfleet:defaults": { deletionPolicy: "drop" },
     });
     expect(next).toContain("# the environment");
+    expect(next).toContain("- name: Old # the old one");
     expect(next).toContain("deletionPolicy: drop # keep");
     expect(next.startsWith("encryptionsalt: v1:abc\n")).toBe(true);
   });
 
   it("replaces a flow value and adds the key when there is none", () => {
     const flow = 'config:\n  pgfleet:environment: dev\n  pgfleet:projects: [{"name":"x"}]\n';
-    expect(read(withProjects(flow, projects, dump))["pgfleet:projects"]).toEqual(projects);
+    expect(read(withProjects(flow, [{ name: "x" }], projects, dump))["pgfleet:projects"]).toEqual([
+      { name: "x" },
+      ...projects,
+    ]);
+    const sameIndent = "config:\n  pgfleet:projects:\n  - name: y\n  pgfleet:environment: dev\n";
+    expect(read(withProjects(sameIndent, [{ name: "y" }], projects, dump))).toEqual({
+      "pgfleet:projects": [{ name: "y" }, ...projects],
+      "pgfleet:environment": "dev",
+    });
     const none = "config:\n  pgfleet:environment: dev\n\nsecretsprovider: passphrase\n";
-    const added = withProjects(none, projects, dump);
+    const added = withProjects(none, [], projects, dump);
     expect(read(added)).toEqual({ "pgfleet:environment": "dev", "pgfleet:projects": projects });
     expect((yaml.load(added) as { secretsprovider: string }).secretsprovider).toBe("passphrase");
   });
