@@ -23,6 +23,10 @@ const COMMANDS: Record<string, { summary: string; load: () => CommandModule }> =
     summary: "`migrate status`: per database, the last migration applied, pending and failed",
     load: () => require("./migrate"),
   },
+  "import-studio": {
+    summary: "write Supabase Studio's projects.json into a stack's projects, to adopt their databases",
+    load: () => require("./import-studio"),
+  },
   "template-drift": {
     summary: "list projects whose schema differs from today's template",
     load: () => require("./template-drift"),

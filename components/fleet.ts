@@ -61,13 +61,14 @@ export class Fleet extends ComponentResource {
     const serverNames = Object.keys(config.servers);
     const resolved = resolveProjects(config, process.env);
     this.projects = {};
-    for (const { key, legacyKey: legacy, serverName, spec, protect } of resolved.projects) {
+    for (const { key, legacyKey: legacy, serverName, spec, protect, ref } of resolved.projects) {
       // The component takes the role's connection limit as an owner option.
       const { roleConnectionLimit, ...settings } = spec;
       this.projects[key] = new ProjectDatabase(
         key,
         {
           ...settings,
+          ref,
           owner: { connectionLimit: roleConnectionLimit },
           server: args.servers[serverName],
           serverName,

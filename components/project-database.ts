@@ -35,6 +35,8 @@ type ProjectDatabaseSettings = Omit<ProjectSettings, "owner" | "roleConnectionLi
 export interface ProjectDatabaseArgs extends Inputs<ProjectDatabaseSettings> {
   /** The server's admin connection. Stored as a secret. Changing the host or port moves nothing: point it at the same server. */
   server: pulumi.Input<ServerConnection>;
+  /** The project's ref (seed 000's `ref`), used when the project is created. @default derived from the stack and `name` */
+  ref?: pulumi.Input<string>;
   /** The config name of the server, kept in the component's outputs for `pgfleet status`. @default "default" */
   serverName?: pulumi.Input<string>;
   /** Options of the project's login role (`<database>_owner`). */

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { PLAN_NAME_PATTERN, scheduleProblem, VERIFY_MODES } from "./backup-plan";
 import { DURATION_PATTERN, MIGRATION_DEFAULTS, MIGRATION_FORMATS } from "./migration-settings";
 import { RLS_BUILDERS } from "./rls-builders";
-import { MAX_CONNECTION_LIMIT, validateDatabaseName } from "./naming";
+import { MAX_CONNECTION_LIMIT, projectRefProblem, validateDatabaseName } from "./naming";
 import { quoted } from "./printable";
 import {
   CLONE_STRATEGIES,
@@ -230,6 +230,16 @@ export const projectConfigSchema = z.strictObject(
     backup: flag().optional(),
     /** Pulumi's `protect` on the project's resources: removing the project fails `up`. @default `defaults.protect`, else false */
     protect: flag().optional(),
+    /**
+     * The project's ref (seed 000's `ref`; core/naming.ts PROJECT_REF_PATTERN), unique in the stack;
+     * used when the project is created. @default derived from the stack and the key
+     */
+    ref: z.string({ error: must("lowercase letters and digits", '"abc123def456"') }).optional(),
+    /**
+     * Adopt the existing database `databaseName` instead of cloning one (core/project-spec.ts
+     * `adopt`); `pgfleet import-studio` writes it. @default false
+     */
+    adopt: flag().optional(),
   },
   { error: must("an object of project settings", '{ name: "My Project" }') },
 );
@@ -547,6 +557,7 @@ function crossFieldIssues(config: unknown): PathIssue[] {
   const projects = Array.isArray(config.projects) ? config.projects : [];
   const databaseNames = new Map<string, number>();
   const keys = new Map<string, number>();
+  const refs = new Map<string, number>();
   const finalBackupUsers: string[] = [];
   projects.forEach((project: unknown, i) => {
     if (!isRecord(project)) return;
@@ -604,7 +615,25 @@ function crossFieldIssues(config: unknown): PathIssue[] {
         keys.set(key, i);
       }
     }
-    const policy = project.deletionPolicy ?? defaults.deletionPolicy;
+    if (typeof project.ref === "string") {
+      const problem = projectRefProblem(project.ref);
+      const first = refs.get(project.ref);
+      if (problem) issues.push({ path: at("ref"), message: problem });
+      else if (first !== undefined)
+        issues.push({
+          path: at("ref"),
+          message: `ref ${show(project.ref)} is already used by pgfleet:projects[${first}]; refs are unique within a stack`,
+        });
+      else refs.set(project.ref, i);
+    }
+    const adopts = fromText(project.adopt) === true;
+    if (adopts && (typeof project.databaseName !== "string" || project.databaseName === "")) {
+      issues.push({
+        path: at("databaseName"),
+        message: "missing: adopt needs the name of the existing database to adopt",
+      });
+    }
+    const policy = project.deletionPolicy ?? (adopts ? undefined : defaults.deletionPolicy);
     if (policy === "backup-then-drop") finalBackupUsers.push(`projects[${i}]`);
     const sets = isRecord(config.rlsPolicySets) ? Object.keys(config.rlsPolicySets) : [];
     if (Array.isArray(project.rlsPolicySets)) {

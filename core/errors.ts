@@ -1,7 +1,8 @@
 /**
- * The error codes of seed 000 (plus TEMPLATE_BUSY). Every error pgfleet raises for a database
- * problem carries one of these codes and names the database it concerns; db/errors.ts maps
- * PostgreSQL's SQLSTATEs to them.
+ * The error codes of seed 000, plus pgfleet's TEMPLATE_BUSY (a session holds the template) and
+ * DATABASE_NOT_FOUND (a project to adopt names a database that does not exist). Every error
+ * pgfleet raises for a database problem carries one of these codes and names the database it
+ * concerns; db/errors.ts maps PostgreSQL's SQLSTATEs to them.
  */
 
 export const ERROR_CODES = [
@@ -11,6 +12,7 @@ export const ERROR_CODES = [
   "INSUFFICIENT_PERMISSIONS",
   "DISK_SPACE_FULL",
   "TEMPLATE_BUSY",
+  "DATABASE_NOT_FOUND",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -7,7 +7,8 @@
  *   the suffix derived from what identifies the project (so every preview shows the same name);
  * - the project's login role: `<database>_owner`, shortened with a hash when it would not fit;
  *   role names follow the format rules and PostgreSQL's reserved `pg_` prefix;
- * - the server's template-migration role ({@link MIGRATOR_ROLE}).
+ * - the server's template-migration role ({@link MIGRATOR_ROLE});
+ * - a project's ref (seed 000's `ref`, e.g. `abc123def456`): {@link PROJECT_REF_PATTERN}.
  *
  * Pure functions, no I/O.
  */
@@ -239,6 +240,23 @@ export function validateDatabaseName(name: string, options: ValidateDatabaseName
     );
   }
   return problems;
+}
+
+/**
+ * A project's ref (seed 000's `ref`, the id of its resource): lowercase letters and digits, 1 to
+ * 64 characters. pgfleet derives 12 of them when none is given; Studio's refs fit too.
+ */
+export const PROJECT_REF_PATTERN = /^[a-z0-9]{1,64}$/;
+
+/**
+ * Checks a project's ref (see {@link PROJECT_REF_PATTERN}).
+ *
+ * @returns what is wrong, naming the value and the rule; undefined when the ref is valid.
+ */
+export function projectRefProblem(ref: unknown): string | undefined {
+  if (typeof ref === "string" && PROJECT_REF_PATTERN.test(ref)) return undefined;
+  const shown = typeof ref === "string" ? quoted(ref) : String(ref);
+  return `ref ${shown} must be 1 to 64 lowercase letters and digits (${PROJECT_REF_PATTERN.source}), e.g. "abc123def456"`;
 }
 
 /**

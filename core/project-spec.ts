@@ -98,6 +98,16 @@ export interface ProjectSpec {
   extensions?: string[];
   /** Where `backup-then-drop` writes the final dump. Required for that policy. Changed in place. */
   finalBackup?: FinalBackupOptions;
+  /**
+   * Adopt the existing database `databaseName` (e.g. one Supabase Studio created) instead of
+   * cloning one: the next `up` marks it as this project's, gives it to the admin, closes it to
+   * PUBLIC and makes its login role `<database>_owner` (taking over an unmarked role of that name,
+   * its attributes reduced to a project role's) with a password of pgfleet's; no row is touched.
+   * A database that does not exist is an error (DATABASE_NOT_FOUND), never created. Needs
+   * `databaseName`. Only used when the project is created; the stack config's projects with it
+   * default to deletionPolicy "retain" (core/resolve-projects.ts). @default false
+   */
+  adopt?: boolean;
 }
 
 /** The defaults of a project's settings, the one set every layer applies. */
@@ -190,6 +200,9 @@ export function validateProjectSpec(spec: ProjectSpec): ProjectProblem[] {
   }
   if (spec.deletionPolicy === "backup-then-drop" && !spec.finalBackup?.destination) {
     fail("finalBackup", `${project}: deletionPolicy "backup-then-drop" needs a backup destination`);
+  }
+  if (spec.adopt !== undefined && typeof spec.adopt !== "boolean") {
+    fail("adopt", `${project}: adopt must be true or false, got ${JSON.stringify(spec.adopt)}`);
   }
   for (const ext of spec.extensions ?? []) {
     if (!EXTENSION_PATTERN.test(ext)) fail("extensions", `${project}: "${ext}" is not an extension name`);

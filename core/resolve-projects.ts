@@ -26,6 +26,8 @@ export interface ResolvedProject {
    * `servers.<name>.template`), else the project's own (the environment or the default chose).
    */
   templatePath: (string | number)[];
+  /** Its `ref`, when the config gives one (else the provider derives it). */
+  ref?: string;
   /** Pulumi's `protect` on its resources: the project's, else `defaults.protect`, else false. */
   protect: boolean;
   /** The RLS policy sets applied to its database: its own list, else every set of the stack. */
@@ -81,7 +83,9 @@ export function resolveProjects(
         template,
         connectionLimit: project.connectionLimit ?? defaults.connectionLimit,
         extensions: project.extensions,
-        deletionPolicy: project.deletionPolicy ?? defaults.deletionPolicy,
+        // An adopted database holds data the user brought in: the stack's default does not drop it.
+        deletionPolicy: project.deletionPolicy ?? (project.adopt ? undefined : defaults.deletionPolicy),
+        adopt: project.adopt,
         strategy: project.strategy ?? defaults.strategy,
         templateBusy: defaults.templateBusy,
         templateBusyTimeoutSeconds: defaults.templateBusyTimeoutSeconds,
@@ -90,6 +94,7 @@ export function resolveProjects(
         finalBackup: finalBackupDirectory ? { destination: finalBackupDirectory } : undefined,
       }),
       templatePath,
+      ref: project.ref,
       protect: project.protect ?? defaults.protect ?? false,
       rlsPolicySets: project.rlsPolicySets ?? Object.keys(config.rlsPolicySets),
     };

@@ -162,6 +162,9 @@ async function grantAccess(admin: DbClient, target: RoleTarget, roleName: string
  * database. A role of that name that is not ours is refused.
  *
  * @param password - the password to set; an adopted role gets it too.
+ * @param options.takeOver - a role of that name without any mark is taken over too (adopting an
+ *   existing database, provider/adoption.ts): its attributes and memberships become a project
+ *   role's, its password pgfleet's.
  * @returns the role's name.
  */
 export async function ensureRole(
@@ -169,10 +172,11 @@ export async function ensureRole(
   target: RoleTarget,
   password: string,
   connectionLimit: number,
+  options: { takeOver?: boolean } = {},
 ): Promise<string> {
   const roleName = roleNameFor(target.databaseName);
   try {
-    await writeRole(admin, roleName, target, password, connectionLimit, "TemplateDatabase");
+    await writeRole(admin, roleName, target, password, connectionLimit, "TemplateDatabase", options);
   } catch (err) {
     throw mapError(err, { database: roleName, action: "create the role of" }, "INSUFFICIENT_PERMISSIONS");
   }
@@ -180,8 +184,9 @@ export async function ensureRole(
 }
 
 /**
- * Creates `roleName` or adopts it when it carries this stack's mark (refused otherwise), sets its
- * password and limit, marks it (`managedBy` as given) and grants it its database.
+ * Creates `roleName` or adopts it when it carries this stack's mark (or none, with `takeOver`;
+ * refused otherwise), sets its password and limit, marks it (`managedBy` as given) and grants it
+ * its database.
  */
 export async function writeRole(
   admin: DbClient,
@@ -190,10 +195,12 @@ export async function writeRole(
   password: string,
   connectionLimit: number,
   managedBy: OwnershipMark["managedBy"],
+  options: { takeOver?: boolean } = {},
 ): Promise<void> {
   const role = ident(roleName);
   const existing = await findRole(admin, roleName);
-  if (existing && !sameOwner(parseMark(existing.comment), target)) {
+  const existingMark = parseMark(existing?.comment);
+  if (existing && !sameOwner(existingMark, target) && !(options.takeOver && !existingMark)) {
     throw new Error(
       `role "${roleName}" already exists and was not created by this stack (${target.stack}); ` +
         "choose another database name for the project, or drop the role",

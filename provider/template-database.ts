@@ -22,6 +22,8 @@
  *   the project's own migrations can alter it;
  * - read: drift (gone, renamed, owner or limit changed; role gone, PUBLIC able to connect, role
  *   attributes, memberships or password changed: `roleDrift`);
+ * - adopt (provider/adoption.ts): an existing database is taken in place, never cloned, dropped
+ *   or created when missing (DATABASE_NOT_FOUND, at preview too);
  * - delete: follows the deletion policy: `retain` keeps database, role and backups; `drop` drops
  *   the database, then the role; `backup-then-drop` dumps and verifies first, and keeps both when
  *   that fails.
@@ -63,6 +65,7 @@ import {
 } from "../db/session";
 import { ident, literal } from "../core/sql";
 import { differs, UNKNOWN } from "../core/unknown-values";
+import { adoptionRefusal } from "./adoption";
 import { defineOperations, DynamicResource } from "./dynamic";
 import {
   type RoleTarget,
@@ -224,6 +227,29 @@ async function identityFailure(inputs: TemplateDatabaseInputs): Promise<string |
   }
 }
 
+/** At preview, for a new project to adopt: why its database cannot be (best effort, as identityFailure). */
+async function adoptionFailure(inputs: TemplateDatabaseInputs): Promise<string | undefined> {
+  try {
+    const refusal = await withAdmin(
+      inputs.server,
+      (client) => adoptionRefusal(client, adoptionTarget(inputs)),
+      {
+        avoid: inputs.databaseName,
+        shared: true,
+      },
+    );
+    return refusal?.message;
+  } catch {
+    return undefined;
+  }
+}
+
+const adoptionTarget = (inputs: TemplateDatabaseInputs) => ({
+  ...inputs,
+  databaseName: inputs.databaseName!,
+  adminUser: inputs.server.user,
+});
+
 async function check(
   olds: Partial<TemplateDatabaseInputs>,
   news: TemplateDatabaseInputs,
@@ -257,6 +283,12 @@ async function check(
   if (isNew && given && failures.length === 0 && unknown.size === 0) {
     const reason = await identityFailure(inputs);
     if (reason) failures.push({ property: "key", reason });
+  }
+  if (isNew && inputs.adopt === true && failures.length === 0 && unknown.size === 0) {
+    const reason = given
+      ? await adoptionFailure(inputs)
+      : `project "${inputs.displayName}": adopt needs databaseName, the name of the existing database to adopt`;
+    if (reason) failures.push({ property: "databaseName", reason });
   }
   return { inputs, failures };
 }
@@ -422,10 +454,17 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
     const ours = await findOurs(client, inputs.stack, inputs.key);
     const existing = await findDatabase(client, db);
     let adopted: DbRow | undefined;
+    // An existing database adopted as it is (`adopt`): no clone, no template, nothing dropped.
+    let foreign = false;
+    if (inputs.adopt === true) {
+      const refusal = await adoptionRefusal(client, adoptionTarget(inputs));
+      if (refusal) throw refusal;
+      foreign = !sameOwner(parseMark(existing?.comment), inputs);
+    }
     if (existing) {
       const owner =
         parseMark(existing.comment) ?? (ours?.datname === db ? parseMark(ours.comment) : undefined);
-      if (!sameOwner(owner, inputs)) {
+      if (!sameOwner(owner, inputs) && !foreign) {
         throw new PgfleetError(
           "DATABASE_ALREADY_EXISTS",
           `database "${db}" already exists and was not created by this stack (${inputs.stack}) for project "${inputs.displayName}"; ` +
@@ -445,7 +484,9 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
     const effective = { ...inputs, databaseName: name };
     if (adopted) {
       const previous = parseMark(adopted.comment);
-      clonedFrom = previous?.template ?? inputs.template;
+      // Adopted (also after an interrupted adoption, whose mark names no template): not cloned.
+      clonedFrom =
+        inputs.adopt === true && !previous?.template ? "" : (previous?.template ?? inputs.template);
       await converge(client, effective, adopted);
     } else {
       const tpl = (
@@ -477,15 +518,19 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
       strategyUsed = strategy ?? "default";
       insertedAt = new Date().toISOString();
     }
+    // An adopted database's mark names no template: it was not cloned.
     await client.query(
-      `COMMENT ON DATABASE ${ident(name)} IS ${literal(formatMark({ ...mark, template: clonedFrom }))}`,
+      `COMMENT ON DATABASE ${ident(name)} IS ${literal(formatMark({ ...mark, template: clonedFrom || undefined }))}`,
     );
     await clearCloneIntent(client, name);
     const password = newPassword();
     let roleName: string;
     try {
       await ensureExtensions(effective);
-      roleName = await ensureRole(client, effective as RoleTarget, password, inputs.roleConnectionLimit);
+      roleName = await ensureRole(client, effective as RoleTarget, password, inputs.roleConnectionLimit, {
+        // Also when an interrupted adoption marked the database already.
+        takeOver: inputs.adopt === true,
+      });
       // What template migrations created becomes the project's, so its own migrations can alter it.
       await handOverMigrated(client, effective as RoleTarget, roleName);
     } catch (err) {

@@ -4,7 +4,6 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   databasesLike,
@@ -20,20 +19,11 @@ import {
   dropDatabase,
   uniqueName,
   withAdmin,
+  withConnection as asProject,
 } from "../support/postgres";
 import { changedSteps, TestStack } from "../support/pulumi";
 import type { ProjectApiResponse } from "../../core/project-api-response";
 import { providerModuleText } from "../../provider/dynamic";
-
-async function asProject<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 describe("a fleet of three projects", () => {
   const prefix = uniqueName("pf");

@@ -2,6 +2,7 @@
  * Test access to the real PostgreSQL server of this run (see global-setup.ts).
  */
 import * as crypto from "node:crypto";
+import { Client } from "pg";
 import { parseServerUrl, withClient, type DbClient, type ServerConnection } from "../../db/client";
 import { ident } from "../../core/sql";
 
@@ -53,4 +54,15 @@ export async function roleExists(name: string): Promise<boolean> {
     const r = await c.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [name]);
     return r.rows.length === 1;
   });
+}
+
+/** Runs `fn` with a connection as whoever `url` names (a project's connection string). */
+export async function withConnection<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
 }
