@@ -18,6 +18,7 @@ import { GITHUB_COMMENT_LIMIT, renderPrComment } from "../core/pr-comment/markdo
 import { migrationFoldersOf, type MigrationFolder } from "../core/pr-comment/migrations";
 import { parsePolicyDisplay, type PolicyReport } from "../core/pr-comment/policy-output";
 import { migrationFormat } from "../migrations/formats";
+import { folderDigest } from "../migrations/source";
 import { UsageError, commandOptions, type OptionValues } from "./options";
 import { errorText } from "../core/errors";
 
@@ -154,6 +155,7 @@ export async function readMigrationFolders(
       const read = await migrationFormat(format).read(folder);
       out[source] = {
         scripts: Object.fromEntries(read.migrations.map((m) => [m.id, { up: m, down: m.down }])),
+        digest: folderDigest(read),
       };
     } catch (err) {
       out[source] = { error: `${instead ? `${folder} (--migrations): ` : ""}${errorText(err)}` };

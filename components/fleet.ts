@@ -21,6 +21,7 @@ import { configKey } from "../core/config";
 import { ownerBypassedTables } from "../core/rls";
 import { tablesCreatedBy } from "../migrations/created-tables";
 import { migrationFormat } from "../migrations/formats";
+import type { MigrationSource } from "../migrations/source";
 import type { ServerConnection } from "../db/client";
 import { BackupSchedule } from "./backup-schedule";
 import { ProjectDatabase, type ProjectApiResponse } from "./project-database";
@@ -103,12 +104,16 @@ export class Fleet extends ComponentResource {
       );
     }
     const migrations = config.migrations;
+    // Read once: by the rollout, and for the owner-bypass warnings below.
+    // Programs run in the project folder: a relative folder is taken from there.
+    const folder = migrations && migrationFormat(migrations.format).read(path.resolve(migrations.source));
     this.migrations = migrations
       ? new SchemaMigrations(
           "migrations",
           {
             source: migrations.source,
             format: migrations.format,
+            read: folder,
             projects: this.projects,
             templates: migrationTemplates(resolved.projects, args.servers),
             canary: migrations.canary,
@@ -152,7 +157,7 @@ export class Fleet extends ComponentResource {
         );
       }
     }
-    warnOwnerBypass(this, config, resolved.projects);
+    if (folder) warnOwnerBypass(this, config, resolved.projects, folder);
     const scheduleNames = Object.keys(this.backups);
     const summaries = scheduleNames.map((n): pulumi.Output<BackupPlanSummary> =>
       all([
@@ -221,27 +226,28 @@ function migrationTemplates(
  * create and is the role the application logs in as, and an owner bypasses unforced policies.
  * A folder that cannot be read warns of nothing here: SchemaMigrations reports it.
  */
-function warnOwnerBypass(fleet: Fleet, config: StackConfig, projects: readonly ResolvedProject[]): void {
-  const migrations = config.migrations;
+function warnOwnerBypass(
+  fleet: Fleet,
+  config: StackConfig,
+  projects: readonly ResolvedProject[],
+  folder: Promise<MigrationSource>,
+): void {
   const used = new Set(projects.flatMap((p) => p.rlsPolicySets));
   const sets = Object.fromEntries(Object.entries(config.rlsPolicySets).filter(([n]) => used.has(n)));
-  if (!migrations || Object.keys(sets).length === 0) return;
-  // Programs run in the project folder: a relative folder is taken from there.
-  migrationFormat(migrations.format)
-    .read(path.resolve(migrations.source))
-    .then(
-      (source) => {
-        for (const { set, table } of ownerBypassedTables(sets, tablesCreatedBy(source.migrations))) {
-          log.warn(
-            `${configKey(["rlsPolicySets", set, "tables", table, "force"])}: table "${table}" is created by a ` +
-              "migration, so the project role owns it; an owner bypasses row-level security unless it is " +
-              "forced: set force: true for the policies to apply to the project's own connections",
-            fleet,
-          );
-        }
-      },
-      () => undefined,
-    );
+  if (Object.keys(sets).length === 0) return;
+  folder.then(
+    (source) => {
+      for (const { set, table } of ownerBypassedTables(sets, tablesCreatedBy(source.migrations))) {
+        log.warn(
+          `${configKey(["rlsPolicySets", set, "tables", table, "force"])}: table "${table}" is created by a ` +
+            "migration, so the project role owns it; an owner bypasses row-level security unless it is " +
+            "forced: set force: true for the policies to apply to the project's own connections",
+          fleet,
+        );
+      }
+    },
+    () => undefined,
+  );
 }
 
 /**

@@ -12,18 +12,14 @@
 import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { all, output, secret } from "@pulumi/pulumi/output";
-import { ResourceError } from "@pulumi/pulumi/errors";
+import { RunError } from "@pulumi/pulumi/errors";
 import { ComponentResource } from "@pulumi/pulumi/resource";
 import type { VerifyMode } from "../core/backup-plan";
 import { MIGRATION_DEFAULTS, type MigrationFormat } from "../core/migration-settings";
 import { parseServerUrl, type ServerConnection } from "../db/client";
 import { migrationFormat } from "../migrations/formats";
-import {
-  AppliedMigrations,
-  migrationEntry,
-  type MigrationEntry,
-  type MigrationLogin,
-} from "../provider/applied-migrations";
+import { folderDigest, type MigrationSource } from "../migrations/source";
+import { AppliedMigrations, type MigrationLogin } from "../provider/applied-migrations";
 
 /** A project database to migrate (a ProjectDatabase fits). */
 export interface ProjectMigrationTarget {
@@ -46,6 +42,11 @@ export interface SchemaMigrationsArgs {
   source: pulumi.Input<string>;
   /** The folder's format. @default "sql" */
   format?: pulumi.Input<MigrationFormat>;
+  /**
+   * The folder as a caller that needs it too has read it (`source` with `format`'s reader), so
+   * the program reads it once. @default read here
+   */
+  read?: Promise<MigrationSource>;
   /** The project databases by project key. A project added gets its own resource; one removed is forgotten, never reverted. */
   projects: Record<string, ProjectMigrationTarget>;
   /** Templates by name, migrated before any project. @default {} */
@@ -90,14 +91,14 @@ export class SchemaMigrations extends ComponentResource {
     const format = output(args.format ?? MIGRATION_DEFAULTS.format);
     // Programs run in the project folder: a relative folder is taken from there.
     const source = output(args.source).apply((s) => path.resolve(s));
-    const migrations = all([source, format]).apply(async ([folder, f]): Promise<MigrationEntry[]> => {
-      const read = await migrationFormat(f).read(folder);
-      return read.migrations.map(migrationEntry);
-    });
+    const read = args.read
+      ? output(args.read)
+      : all([source, format]).apply(([folder, f]) => migrationFormat(f).read(folder));
     const common = {
       format,
       source,
-      migrations,
+      // The provider reads the folder itself: state keeps one digest of it, not its list.
+      folderDigest: read.apply(folderDigest),
       lockTimeout: args.lockTimeout ?? MIGRATION_DEFAULTS.lockTimeout,
       statementTimeout: args.statementTimeout ?? MIGRATION_DEFAULTS.statementTimeout,
       backupBefore: backupBeforeOf(name, args),
@@ -157,13 +158,16 @@ export class SchemaMigrations extends ComponentResource {
     // Every database's problems in one error, once every database was checked.
     all(names.map((n) => resources[n].problems)).apply((lists) => {
       const found = lists.flatMap((l) => l ?? []);
-      if (found.length > 0)
-        throw new ResourceError(
-          `SchemaMigrations "${name}": ${found.length} problem${found.length === 1 ? "" : "s"} in the databases, each refused before anything runs there:\n` +
-            found.map((p) => `  - ${p}`).join("\n"),
-          this,
-          true,
-        );
+      if (found.length === 0) return;
+      // Failed as the other preview-time validations fail (components/preflight.ts), with one
+      // RunError, left unhandled: it fails the run. The checks end after the program's own code
+      // has, when the SDK's handler prints an error's `stack`: so the stack is the message.
+      const message =
+        `SchemaMigrations "${name}": ${found.length} problem${found.length === 1 ? "" : "s"} in the databases, each refused before anything runs there:\n` +
+        found.map((p) => `  - ${p}`).join("\n");
+      const failure = new RunError(message);
+      failure.stack = message;
+      void Promise.reject(failure);
     });
     this.registerOutputs({ pending: this.pending, applied: this.applied });
   }

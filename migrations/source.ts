@@ -108,6 +108,19 @@ export function sha256Hex(text: string): string {
   return crypto.createHash("sha256").update(text).digest("hex");
 }
 
+/**
+ * One digest of what a folder's migrations are: each migration's id, file and checksum, and each
+ * removed migration's down file, in order (SHA-256 hex). What a program read and what the
+ * provider reads later agree when their digests do; state keeps this instead of the list.
+ */
+export function folderDigest(source: MigrationSource): string {
+  const lines = [
+    ...source.migrations.map((m) => `up ${m.id} ${m.file} ${m.checksum}`),
+    ...(source.removed ?? []).map((r) => `down ${r.id} ${r.down.file} ${r.down.checksum}`),
+  ];
+  return sha256Hex(lines.join("\n"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Header directives
 

@@ -4,7 +4,7 @@
  * and checksums, never their SQL: the statements are read from the folder when they run.
  *
  * - check: validates the inputs (every problem at once, each naming its input); reads the folder
- *   and refuses a list that is not the folder's; when database and login are known, reads the
+ *   and refuses a folder whose digest is not the one the program read (`folderDigest`); when database and login are known, reads the
  *   database's tracking table and sets `pending` (the ids it will get, in order) and `reverting`
  *   (the ids it reverts, in the order they run: newest first). A migration whose file changed
  *   after it was applied, a database ahead of the folder (rows no file matches and no down file
@@ -32,7 +32,8 @@
  *   tracking row (statement by statement for a no-transaction script, the row after them). A
  *   failure leaves the database at the previous migration (for a revert: at the last migration
  *   not yet reverted) and names database, file, statement and the server's message;
- * - read: the tracking table (`applied`); a database that is gone is a resource that is gone;
+ * - read: the tracking table (`applied`, named by the folder's ids); a database that is gone is a
+ *   resource that is gone;
  * - delete: forgets; migrations are never reverted by deleting the resource.
  *
  * A template is migrated over the admin's connection (`login` is the admin's) with `SET ROLE` to
@@ -63,35 +64,18 @@ import {
 import { clearFailure, recordFailure } from "../migrations/failure-tracking";
 import { migrationFormat, type FormatHandle, type RunTiming } from "../migrations/formats";
 import { readFolderOnce } from "../migrations/folder-cache";
-import type { Migration, MigrationScript, MigrationSource, RemovedMigration } from "../migrations/source";
+import {
+  folderDigest,
+  type Migration,
+  type MigrationScript,
+  type MigrationSource,
+  type RemovedMigration,
+} from "../migrations/source";
 import { compareApplied, tableExists, type AppliedComparison } from "../migrations/tracking";
 import { unwritableFolderReason } from "../backup/files";
 import { preMigrationBackup, type PreMigrationBackupOptions } from "../backup/pre-migration";
 import { defineOperations, DynamicResource } from "./dynamic";
 import { prepareMigrator } from "./roles";
-
-/** One migration of the folder as the program read it: what state and preview show of it. */
-export interface MigrationEntry {
-  id: string;
-  name: string;
-  /** Path relative to the folder. */
-  file: string;
-  checksum: string;
-  transactional: boolean;
-  needsAdmin: boolean;
-}
-
-/** What state and preview show of a migration read from the folder. */
-export function migrationEntry(m: Migration): MigrationEntry {
-  return {
-    id: m.id,
-    name: m.name,
-    file: m.file,
-    checksum: m.checksum,
-    transactional: m.transactional,
-    needsAdmin: m.needsAdmin,
-  };
-}
 
 /** The role migrations run as. Stored as a secret. */
 export interface MigrationLogin {
@@ -113,7 +97,12 @@ export interface AppliedMigrationsInputs {
   format: MigrationFormat;
   /** The migrations folder (absolute). */
   source: string;
-  migrations: MigrationEntry[];
+  /**
+   * The folder as the program read it, as one digest (migrations/source.ts's `folderDigest`):
+   * the provider reads the folder itself (the statements are never in state) and refuses one
+   * that changed since. A change plans an update.
+   */
+  folderDigest: string;
   /** PostgreSQL `lock_timeout` of the migration sessions (`"5s"`, `"500ms"`, `"0"` for none). */
   lockTimeout: string;
   /** PostgreSQL `statement_timeout` of the migration sessions. */
@@ -137,7 +126,14 @@ export interface AppliedMigrationsInputs {
   problems?: string[];
 }
 
-export interface AppliedMigrationsOutputs extends AppliedMigrationsInputs {
+/**
+ * The inputs without the planned lists, which are the inputs' (the outputs would only repeat
+ * them), and what the database has applied.
+ */
+export interface AppliedMigrationsOutputs extends Omit<
+  AppliedMigrationsInputs,
+  "pending" | "reverting" | "problems"
+> {
   /** What the database's tracking table records of the folder's migrations, in order. */
   applied: { id: string; checksum: string }[];
 }
@@ -218,8 +214,11 @@ function inputProblems(inputs: AppliedMigrationsInputs): Failure[] {
       property: "login",
       reason: `login: a project's migrations run as its own role, never as the admin "${inputs.server.user}" (the database holds its tenant's code) [INSUFFICIENT_PERMISSIONS]`,
     });
-  if (!Array.isArray(inputs.migrations))
-    failures.push({ property: "migrations", reason: "migrations: must be the folder's list of migrations" });
+  if (known(inputs.folderDigest) && (typeof inputs.folderDigest !== "string" || inputs.folderDigest === ""))
+    failures.push({
+      property: "folderDigest",
+      reason: "folderDigest: must be the digest of the folder's migrations",
+    });
   failures.push(...backupBeforeProblems(inputs));
   return failures;
 }
@@ -262,13 +261,11 @@ function where(inputs: Pick<AppliedMigrationsInputs, "database" | "kind" | "labe
   return `database "${inputs.database}" (${inputs.kind} "${inputs.label}")`;
 }
 
-/** The folder's migrations, refused when they are not the list the program passed. */
+/** The folder's migrations, refused when they are not the ones the program read. */
 async function readSource(inputs: AppliedMigrationsInputs, handle: FormatHandle): Promise<MigrationSource> {
   // Read once per provider process while the folder is unchanged: every database's check and apply needs it.
   const source = await readFolderOnce(handle, inputs.source);
-  const folder = source.migrations.map((m) => `${m.id}:${m.checksum}`).join(",");
-  const given = inputs.migrations.map((m) => `${m.id}:${m.checksum}`).join(",");
-  if (folder !== given)
+  if (folderDigest(source) !== inputs.folderDigest)
     throw new Error(
       `migrations folder ${inputs.source} changed since the program read it (${where(inputs)}); run the command again`,
     );
@@ -340,7 +337,9 @@ function aheadProblem(
 }
 
 /** A connection to the target database as `login`. */
-function connectAs(inputs: AppliedMigrationsInputs): Promise<DbClient> {
+function connectAs(
+  inputs: Pick<AppliedMigrationsInputs, "server" | "login" | "database">,
+): Promise<DbClient> {
   return connect(
     { ...inputs.server, user: inputs.login.user, password: inputs.login.password },
     inputs.database,
@@ -466,6 +465,15 @@ async function asMigrationRole(
   await c.query(migration?.needsAdmin ? "RESET ROLE" : `SET ROLE ${ident(MIGRATOR_ROLE)}`);
 }
 
+/** The outputs: the inputs but their planned lists, and the migrations applied, in order. */
+function outputsOf(
+  inputs: AppliedMigrationsInputs,
+  applied: readonly { id: string; checksum: string }[],
+): AppliedMigrationsOutputs {
+  const { pending: _p, reverting: _r, problems: _x, ...kept } = inputs;
+  return { ...kept, applied: applied.map((m) => ({ id: m.id, checksum: m.checksum })) };
+}
+
 /** Applies what is pending under the lock; returns what the database has applied afterwards. */
 async function apply(inputs: AppliedMigrationsInputs): Promise<AppliedMigrationsOutputs> {
   const handle = migrationFormat(inputs.format);
@@ -528,14 +536,10 @@ async function apply(inputs: AppliedMigrationsInputs): Promise<AppliedMigrations
       }
       // Nothing pending any more: a failure recorded earlier is over (a stale one is ignored anyway).
       await clearFailure(c).catch(() => undefined);
-      const after = compareApplied(source, handle.tracking, await handle.tracking.readApplied(c));
-      return {
-        ...inputs,
-        pending: [],
-        reverting: [],
-        problems: [],
-        applied: after.applied.map((m) => ({ id: m.id, checksum: m.checksum })),
-      };
+      // No second read of the tracking table: under the lock, with no problem found, every
+      // migration of the folder was applied before or has just been, and each reverted one is
+      // gone; refresh (read) reads the table.
+      return outputsOf(inputs, source.migrations);
     } finally {
       await c.query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]).catch(() => undefined);
     }
@@ -554,7 +558,7 @@ export const operations = defineOperations<AppliedMigrationsInputs, AppliedMigra
       failures.length > 0 ||
       hasUnknown(inputs.format) ||
       hasUnknown(inputs.source) ||
-      hasUnknown(inputs.migrations)
+      hasUnknown(inputs.folderDigest)
     )
       return { inputs: { ...inputs, pending: UNKNOWN, reverting: UNKNOWN }, failures };
     const handle = migrationFormat(inputs.format);
@@ -604,7 +608,7 @@ export const operations = defineOperations<AppliedMigrationsInputs, AppliedMigra
         "login",
         "format",
         "source",
-        "migrations",
+        "folderDigest",
         "lockTimeout",
         "statementTimeout",
       ] as const
@@ -635,10 +639,15 @@ export const operations = defineOperations<AppliedMigrationsInputs, AppliedMigra
       if (hasSqlState(err, SQLSTATE.invalidCatalogName)) return { id: "", props };
       throw mapError(err, { database: props.database, action: "read the migrations applied to" });
     }
-    const byKey = new Map(props.migrations.map((m) => [m.id, m]));
-    // The ids recorded, as far as this resource's folder list names them (Drizzle keys are times).
+    // The ids recorded, as far as the folder names them (a Drizzle row's key is a time, not the
+    // id); a folder that cannot be read now names what the last up or refresh named.
+    const named: { id: string; key: string; checksum: string }[] = await readFolderOnce(handle, props.source)
+      .then((source) =>
+        source.migrations.map((m) => ({ id: m.id, key: handle.tracking.keyOf(m), checksum: m.checksum })),
+      )
+      .catch(() => (props.applied ?? []).map((a) => ({ ...a, key: a.id })));
     const applied = rows.flatMap((r) => {
-      const m = byKey.get(r.key) ?? props.migrations.find((e) => e.checksum === r.checksum);
+      const m = named.find((e) => e.key === r.key) ?? named.find((e) => e.checksum === r.checksum);
       return m && !r.failed ? [{ id: m.id, checksum: r.checksum }] : [];
     });
     return { id, props: { ...props, applied } };

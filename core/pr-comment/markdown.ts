@@ -22,7 +22,7 @@ import {
   type PropertyChange,
   type ResourceChange,
 } from "./analysis";
-import { isObject, parseUrn, type EngineEventJson, type PreviewDigestJson } from "./engine-output";
+import { parseUrn, type EngineEventJson, type PreviewDigestJson } from "./engine-output";
 import { byteLength, cell, clip, code, md, plural, shortType } from "./markdown-text";
 import { migrationParts, migrationSummaryParts, migrationWarningCount } from "./migrations-markdown";
 import type { PolicyReport } from "./policy-output";
@@ -252,15 +252,16 @@ function projectRow(a: PreviewAnalysis, p: ProjectChange): string {
 
 function resourceItem(r: ResourceChange): string {
   // A policy list cut to a line can hide the change: the RLS section shows it in full.
-  // A migrations list is long (checksums): its ids say what changed.
-  const migrationIds = (v: unknown) => (Array.isArray(v) ? v.map((m) => (isObject(m) ? m.id : m)) : v);
+  // The folder of a migration rollout (its digest, or an earlier state's list of migrations) is
+  // left out: `pending` / `reverting` and the Migrations section say what each database gets.
+  const shown = r.changes.filter(
+    (c) => !(r.type === TYPES.appliedMigrations && (c.key === "folderDigest" || c.key === "migrations")),
+  );
   const describe = (c: PropertyChange) =>
     r.type === TYPES.rlsTable && c.key === "policies"
       ? "policies (in full under Row-level security)"
-      : r.type === TYPES.appliedMigrations && c.key === "migrations"
-        ? describeChange({ ...c, old: migrationIds(c.old), new: migrationIds(c.new) })
-        : describeChange(c);
-  const changes = r.changes.length > 0 ? `: ${r.changes.map(describe).join(", ")}` : "";
+      : describeChange(c);
+  const changes = shown.length > 0 ? `: ${shown.map(describe).join(", ")}` : "";
   const reasons =
     r.replaceReasons.length > 0
       ? ` (replace because of ${r.replaceReasons.map((k) => code(k)).join(", ")})`

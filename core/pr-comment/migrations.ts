@@ -17,13 +17,20 @@ import { asString, isObject, type Json } from "./engine-output";
 export interface MigrationScriptText extends SafetyScript {
   /** Path relative to the folder. */
   file: string;
+  /** The migration's name (an up script's), when the folder names it. */
+  name?: string;
   /** SHA-256 hex of the file, compared with the checksum the preview read. */
   checksum?: string;
 }
 
 /** What the caller could read of one migrations folder: each migration's up and down scripts by id, or why not. */
 export type MigrationFolder =
-  { scripts: Record<string, { up?: MigrationScriptText; down?: MigrationScriptText }> } | { error: string };
+  | {
+      scripts: Record<string, { up?: MigrationScriptText; down?: MigrationScriptText }>;
+      /** migrations/source.ts's `folderDigest` of what was read, compared with the preview's. */
+      digest?: string;
+    }
+  | { error: string };
 
 /** A changed resource as the analysis collects it (an analysis `ResourceChange` fits). */
 export interface MigrationStep {
@@ -102,7 +109,10 @@ function targetOf(r: MigrationStep): MigrationTarget {
   };
 }
 
-/** The folder's entries of a state's `migrations` input, by id, with their place in the folder. */
+/**
+ * The folder's entries of a state's `migrations` input (the state of an earlier pgfleet; today's
+ * names the folder by `folderDigest` only, and the entries come from the folder read), by id.
+ */
 function entriesOf(inputs: Json | undefined): Map<string, { entry: Json; index: number }> {
   const out = new Map<string, { entry: Json; index: number }>();
   const list = Array.isArray(inputs?.migrations) ? inputs.migrations : [];
@@ -169,6 +179,7 @@ function check(
   folders: Record<string, MigrationFolder> | undefined,
   which: "up" | "down",
   checksums: Map<string, string>,
+  digests: Map<string, string>,
   unreadable: Map<string, string>,
 ): void {
   // Tables created by an earlier migration that every database getting this one also gets are new.
@@ -190,12 +201,19 @@ function check(
       m.unchecked = which === "up" ? "not in the folder read here" : "no down script in the folder read here";
       continue;
     }
-    if (which === "down")
+    // The preview's state names a migration by its id only (a state from before may say more).
+    if (which === "down" || m.file === undefined)
       Object.assign(m, {
+        ...(which === "up" && m.name === undefined && script.name !== undefined ? { name: script.name } : {}),
         file: script.file,
         transactional: script.transactional,
         needsAdmin: script.needsAdmin,
       });
+    const digest = digests.get(m.source);
+    if (which === "up" && digest && folder.digest && digest !== folder.digest) {
+      m.unchecked = "the folder here differs from the one the preview read";
+      continue;
+    }
     const expected = checksums.get(`${m.source}\u0000${m.id}`);
     if (which === "up" && expected && script.checksum && script.checksum !== expected) {
       m.unchecked = `${script.file} here differs from the file the preview read`;
@@ -226,11 +244,17 @@ export function migrationsOf(
     for (const [id, { entry }] of entriesOf(s.newInputs))
       if (typeof entry.checksum === "string")
         checksums.set(`${asString(s.newInputs?.source) ?? ""}\u0000${id}`, entry.checksum);
+  const digests = new Map<string, string>();
+  for (const s of steps) {
+    const source = asString(s.newInputs?.source);
+    const digest = asString(s.newInputs?.folderDigest);
+    if (source !== undefined && digest !== undefined) digests.set(source, digest);
+  }
   const apply = collect(steps, targets, "pending");
   const revert = collect(steps, targets, "reverting");
   const unreadable = new Map<string, string>();
-  check(apply, folders, "up", checksums, unreadable);
-  check(revert, folders, "down", checksums, unreadable);
+  check(apply, folders, "up", checksums, digests, unreadable);
+  check(revert, folders, "down", checksums, digests, unreadable);
   return {
     targets,
     apply,

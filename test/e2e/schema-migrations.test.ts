@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { changedSteps, TestStack } from "../support/pulumi";
 import { MIGRATOR_ROLE } from "../../core/naming";
 import { fleetConfig, publicTables } from "../support/fleet";
-import { columnsOf, plannedMigrations, trackedIds } from "../support/migrations";
+import { APPLIED_MIGRATIONS_TYPE, columnsOf, plannedMigrations, trackedIds } from "../support/migrations";
 import { createScratchDatabase, dropDatabase, uniqueName, withAdmin } from "../support/postgres";
 
 const PROGRAM = `
@@ -185,6 +185,26 @@ describe("SchemaMigrations through the real engine", () => {
     expect(await owners(template)).toEqual(ownedBy(MIGRATOR_ROLE));
     const outputs = await stack.outputs();
     expect(outputs.pending).toEqual(Object.fromEntries(["template:tpl", ...databases].map((k) => [k, []])));
+    // State keeps ids and checksums, never SQL, and each checksum once (the outputs' applied
+    // list): the inputs name the folder by one digest, not by its list of migrations.
+    const state = JSON.parse(stack.stateFileText()) as {
+      checkpoint: {
+        latest: {
+          resources: { type: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }[];
+        };
+      };
+    };
+    const resources = state.checkpoint.latest.resources.filter((r) => r.type === APPLIED_MIGRATIONS_TYPE);
+    expect(resources).toHaveLength(1 + databases.length);
+    for (const r of resources) {
+      const kept = JSON.stringify([r.inputs, r.outputs]);
+      expect(kept).not.toContain("app.notes");
+      expect(r.inputs).not.toHaveProperty("migrations");
+      expect(typeof r.inputs?.folderDigest).toBe("string");
+      const applied = r.outputs?.applied as { id: string; checksum: string }[];
+      expect(applied.map((a) => a.id)).toEqual(["001", "002"]);
+      for (const a of applied) expect(kept.split(a.checksum).length - 1, a.id).toBe(1);
+    }
     expect(changedSteps((await stack.preview()).json)).toEqual([]);
     expect(
       changedSteps((await stack.preview({ refresh: true })).json).filter((s) => s.op !== "refresh"),
@@ -261,6 +281,8 @@ describe("SchemaMigrations through the real engine", () => {
         );
       expect(out).toContain(`SchemaMigrations "schema": ${databases.length + 1} problems in the databases`);
       expect(out).not.toContain("property migrations value");
+      // One clean error: no JavaScript stack trace in the engine's output.
+      expect(out).not.toMatch(/^ {4}at /m);
       expect((await stack.up({ expectFailure: true })).code).not.toBe(0);
       for (const db of [template, ...databases]) expect(await columns(db), db).not.toContain("score");
       // Nothing ran: every database's schema, rows and tracking rows (checksums, times) are as they were.

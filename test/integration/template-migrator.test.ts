@@ -16,11 +16,8 @@ import { ident } from "../../core/sql";
 import { withClient } from "../../db/client";
 import { parseMark } from "../../db/marks";
 import { migrationFormat } from "../../migrations/formats";
-import {
-  migrationEntry,
-  operations as migrations,
-  type AppliedMigrationsInputs,
-} from "../../provider/applied-migrations";
+import { folderDigest } from "../../migrations/source";
+import { operations as migrations, type AppliedMigrationsInputs } from "../../provider/applied-migrations";
 import { operations as databases, type TemplateDatabaseInputs } from "../../provider/template-database";
 import { adminServer, createScratchDatabase, dropDatabase, uniqueName, withAdmin } from "../support/postgres";
 import { checkedTemplateDatabaseInputs } from "../support/template-database-inputs";
@@ -50,7 +47,7 @@ async function migrationInputs(
     login: { user: admin.user, password: admin.password ?? "" },
     format: "sql",
     source: folder,
-    migrations: read.migrations.map(migrationEntry),
+    folderDigest: folderDigest(read),
     lockTimeout: "5s",
     statementTimeout: "0",
     ...over,
@@ -263,7 +260,7 @@ describe("with an admin role that is not a superuser (CREATEDB, CREATEROLE)", ()
           server: server(),
           database: nosuTemplate,
           login: { user: admin, password: adminPassword },
-          migrations: (await migrationFormat("sql").read(folder)).migrations.map(migrationEntry),
+          folderDigest: folderDigest(await migrationFormat("sql").read(folder)),
         }),
       )
       .catch((err: unknown) => {

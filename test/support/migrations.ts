@@ -5,7 +5,8 @@
  */
 import { migrationFormat } from "../../migrations/formats";
 import type { MigrationFormat } from "../../migrations/source";
-import { migrationEntry, type AppliedMigrationsInputs } from "../../provider/applied-migrations";
+import { folderDigest } from "../../migrations/source";
+import type { AppliedMigrationsInputs } from "../../provider/applied-migrations";
 import { adminServer, withAdmin } from "./postgres";
 import { changedSteps, type PreviewJson, type PreviewStep } from "./pulumi";
 
@@ -22,7 +23,7 @@ export async function appliedMigrationsInputs(
     label: "alpha",
     format,
     source,
-    migrations: read.migrations.map(migrationEntry),
+    folderDigest: folderDigest(read),
     lockTimeout: "5s",
     statementTimeout: "0",
     ...over,
