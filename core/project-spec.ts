@@ -24,7 +24,8 @@ export type DeletionPolicy = (typeof DELETION_POLICIES)[number];
 
 /**
  * `CREATE DATABASE … STRATEGY` on PostgreSQL ≥ 15: `auto` picks FILE_COPY for templates of
- * {@link AUTO_FILE_COPY_THRESHOLD_BYTES} or more, WAL_LOG below.
+ * {@link AUTO_FILE_COPY_THRESHOLD_BYTES} or more, WAL_LOG below. On PostgreSQL ≥ 18 whose
+ * `file_copy_method` is `clone`, FILE_COPY reflinks the files (`strategyUsed: "FILE_COPY (clone)"`).
  */
 export const CLONE_STRATEGIES = ["auto", "WAL_LOG", "FILE_COPY"] as const;
 export type CloneStrategy = (typeof CLONE_STRATEGIES)[number];

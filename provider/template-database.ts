@@ -6,7 +6,8 @@
  * - check: validates with the naming module; when no name is given, derives one (and the ref)
  *   from the project's stack and key, so preview and up agree, and keeps a stored one; refuses
  *   at preview a new project whose database this stack made for another key;
- * - create: `CREATE DATABASE … TEMPLATE … [STRATEGY …] OWNER … CONNECTION LIMIT …` over a
+ * - create: `CREATE DATABASE … TEMPLATE … [STRATEGY …] OWNER … CONNECTION LIMIT …` (FILE_COPY by
+ *   reflink where PostgreSQL ≥ 18 runs with `file_copy_method = clone`: chooseStrategy) over a
  *   maintenance connection that never sits in the template; a busy template is waited for,
  *   terminated or reported as TEMPLATE_BUSY as configured; marks the database with
  *   `COMMENT ON DATABASE` so a re-run after a crash adopts it, while a database without our
@@ -38,7 +39,6 @@ import {
   AUTO_FILE_COPY_THRESHOLD_BYTES,
   validateProjectSpec,
   withProjectDefaults,
-  type CloneStrategy,
   type DeletionPolicy,
   type ProjectSettings,
   type ProjectSpec,
@@ -358,14 +358,42 @@ async function findOurs(client: DbClient, stack: string, key: string): Promise<D
   return undefined;
 }
 
+/** The `STRATEGY` clause (none before PostgreSQL 15) and how FILE_COPY copies the files. */
+interface ChosenStrategy {
+  strategy: string | undefined;
+  /** FILE_COPY under `file_copy_method = clone` (PostgreSQL ≥ 18): reflinks, not copies. */
+  clone: boolean;
+}
+
+/**
+ * `auto`: FILE_COPY from {@link AUTO_FILE_COPY_THRESHOLD_BYTES}, WAL_LOG below. On PostgreSQL ≥ 18
+ * the server's own `file_copy_method` (read, never set: whoever configures the server knows its
+ * filesystem) says whether FILE_COPY clones: with `clone` a big template costs what a small one
+ * does on a copy-on-write filesystem. No client can see the filesystem: on Linux the server clones
+ * with copy_file_range, which copies silently where the filesystem cannot share extents.
+ */
 async function chooseStrategy(
   client: DbClient,
-  requested: CloneStrategy,
+  inputs: Pick<TemplateDatabaseInputs, "strategy" | "databaseName" | "template">,
   templateBytes: number,
-): Promise<string | undefined> {
-  if ((await serverVersionNum(client)) < 150000) return undefined;
-  if (requested !== "auto") return requested;
-  return templateBytes >= AUTO_FILE_COPY_THRESHOLD_BYTES ? "FILE_COPY" : "WAL_LOG";
+): Promise<ChosenStrategy> {
+  const server = await client
+    .query<{ version: number; method: string | null }>(
+      "SELECT current_setting('server_version_num')::int AS version, " +
+        "current_setting('file_copy_method', true) AS method",
+    )
+    .catch((err: unknown) => {
+      throw mapError(err, { database: inputs.databaseName!, template: inputs.template, action: "create" });
+    });
+  const { version, method } = server.rows[0];
+  if (version < 150000) return { strategy: undefined, clone: false };
+  const strategy =
+    inputs.strategy !== "auto"
+      ? inputs.strategy
+      : templateBytes >= AUTO_FILE_COPY_THRESHOLD_BYTES
+        ? "FILE_COPY"
+        : "WAL_LOG";
+  return { strategy, clone: strategy === "FILE_COPY" && version >= 180000 && method === "clone" };
 }
 
 /** The owner a project database should have: the `owner` input, else the admin. */
@@ -507,7 +535,7 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
       // Closed to PUBLIC, so no tenant can hold a session in it (TEMPLATE_BUSY for every clone)
       // or read it; the same for pgfleet's catalog, which older versions left open.
       await closeToPublic(client, [inputs.template, CATALOG_DATABASE]);
-      const strategy = await chooseStrategy(client, inputs.strategy, Number(tpl.bytes));
+      const { strategy, clone } = await chooseStrategy(client, inputs, Number(tpl.bytes));
       await recordCloneIntent(client, db, mark);
       try {
         await createDatabase(client, inputs, strategy);
@@ -515,7 +543,7 @@ async function create(inputs: TemplateDatabaseInputs): Promise<pulumi.dynamic.Cr
         await clearCloneIntent(client, db).catch(() => undefined);
         throw err;
       }
-      strategyUsed = strategy ?? "default";
+      strategyUsed = clone ? `${strategy} (clone)` : (strategy ?? "default");
       insertedAt = new Date().toISOString();
     }
     // An adopted database's mark names no template: it was not cloned.

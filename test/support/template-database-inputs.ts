@@ -1,6 +1,7 @@
 /** TemplateDatabase inputs for tests: as `check` receives them, and as it returns them. */
 import { expect } from "vitest";
 import { PROJECT_DEFAULTS } from "../../core/project-spec";
+import type { ServerConnection } from "../../db/client";
 import { operations, type TemplateDatabaseInputs } from "../../provider/template-database";
 import { adminServer } from "./postgres";
 
@@ -19,7 +20,7 @@ export function templateDatabaseInputs(over: Partial<TemplateDatabaseInputs> = {
 }
 
 /**
- * A project database on the test server, cloned from `template`, as the provider's own `check`
+ * A project database on the test server (or `server`), cloned from `template`, as the provider's own `check`
  * returns its inputs (it fails the test on any check failure): for tests that call the
  * operations directly.
  */
@@ -28,11 +29,12 @@ export async function checkedTemplateDatabaseInputs(
   key: string,
   databaseName: string,
   template: string,
+  server: ServerConnection = adminServer(),
 ): Promise<TemplateDatabaseInputs> {
   const checked = await operations.check(
     {},
     {
-      server: adminServer(),
+      server,
       stack,
       key,
       ref: `ref${key}`,
