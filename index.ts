@@ -1,23 +1,28 @@
 /**
- * The pgfleet program: read and validate the stack config (`pgfleet:*` keys of
- * stacks/Pulumi.<stack>.yaml), build the Fleet, export one seed-000-shaped entry per project.
+ * The repository's pgfleet program: read and validate the stack config (`pgfleet:*` keys of
+ * stacks/Pulumi.<stack>.yaml), build the Fleet, export one seed-000-shaped entry per project. It
+ * takes the components from the library entry (library.ts), as any program importing "pgfleet"
+ * does; the stack gates and the embedded server are this repository's own.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RunError } from "@pulumi/pulumi/errors";
 import { getStack } from "@pulumi/pulumi/metadata";
 import { allConfig } from "@pulumi/pulumi/runtime/config";
-import { Fleet, apiResponsesOf } from "./components/fleet";
-import { preflightServers } from "./components/preflight";
-import { ADMIN_URL_ENV, resolveAdminUrl } from "./core/admin-url";
 import {
+  Fleet,
   STACK_CONFIG_KEYS,
+  apiResponsesOf,
   formatConfigProblems,
-  isSecureValue,
+  parseServerUrl,
   parseStackConfig,
+  preflightServers,
   type ServerConfig,
+  type ServerConnection,
   type StackConfig,
-} from "./core/config";
+} from "./library";
+import { ADMIN_URL_ENV, resolveAdminUrl } from "./core/admin-url";
+import { isSecureValue } from "./core/config";
 import {
   DEV_PASSPHRASE,
   GATED_ENVIRONMENTS,
@@ -29,7 +34,6 @@ import {
   policyConfigPath,
   type PolicyConfig,
 } from "./core/stack-gates";
-import { parseServerUrl, type ServerConnection } from "./db/client";
 import { errorText } from "./core/errors";
 
 /** The `pgfleet:*` config of this stack, each value parsed from JSON where it is JSON. */

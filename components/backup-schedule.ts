@@ -19,6 +19,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { getProject, getStack } from "@pulumi/pulumi/metadata";
+import { ResourceError } from "@pulumi/pulumi/errors";
 import { all, output, secret } from "@pulumi/pulumi/output";
 import { ComponentResource, Resource } from "@pulumi/pulumi/resource";
 import type * as docker from "@pulumi/docker";
@@ -26,6 +27,7 @@ import type { BackupFormat, VerifyMode } from "../core/backup-plan";
 import type { Retention } from "../core/retention";
 import { formatServerUrl, type ServerConnection } from "../db/client";
 import { BackupPlan } from "../provider/backup-plan";
+import { errorText } from "../core/errors";
 
 /** A database to back up: what a ProjectDatabase exposes (its name and its server's admin connection). */
 export interface BackupDatabaseRef {
@@ -261,9 +263,7 @@ export class BackupSchedule extends ComponentResource {
     );
 
     if (args.docker) {
-      // Required only when used, so programs without a container need no Docker provider.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const dockerModule = require("@pulumi/docker") as typeof docker;
+      const dockerModule = requireDocker(this, name);
       const d = args.docker;
       const spec = all({
         planName: this.plan.planName,
@@ -325,5 +325,22 @@ export class BackupSchedule extends ComponentResource {
       retention: this.retention,
       destination: this.destination,
     });
+  }
+}
+
+/**
+ * `@pulumi/docker`, required only when a schedule has `docker`: it is an optional peer
+ * dependency of pgfleet, so programs without a runner container need no Docker provider.
+ */
+function requireDocker(schedule: BackupSchedule, name: string): typeof docker {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require("@pulumi/docker") as typeof docker;
+  } catch (err) {
+    throw new ResourceError(
+      `BackupSchedule "${name}": docker (the runner container) needs the package @pulumi/docker ` +
+        `(major version 4) installed next to pgfleet: npm install @pulumi/docker@4 (${errorText(err)})`,
+      schedule,
+    );
   }
 }

@@ -15,11 +15,12 @@
  *    (`@pulumi/pulumi/resource`, `/output`, …) and the root only as types (eslint.config.mjs).
  *
  * The provider object has one method, `configure`, which the provider process calls once after
- * loading the text and before any operation: it finds the pgfleet package above the working
- * directory (or installed as a dependency) and hands over to `provider/runtime.ts`, which
- * installs that module's `operations` on the object. No client, secret or module is captured;
- * `pg` is required inside the operations. What happens after the package is found lives in
- * runtime.ts, so it can change without changing a byte of state.
+ * loading the text and before any operation: it finds pgfleet from the program's folder (its
+ * checkout, or the package the program installed; see CONFIGURE) and hands over to
+ * `provider/runtime.ts`, which installs that module's `operations` on the object. No client,
+ * secret or module is captured; `pg` is required inside the operations. What happens after the
+ * package is found lives in runtime.ts, so it can change without changing the stored text (which
+ * changes only with pgfleet's version, recorded in it).
  *
  * A resource may hold another provider text (the serialiser's, or one that loads
  * `provider/<module>.ts` and calls its `operations`): the provider process runs whichever text a
@@ -30,6 +31,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { Inputs } from "@pulumi/pulumi/output";
 import { CustomResource, type CustomResourceOptions } from "@pulumi/pulumi/resource";
+import { PGFLEET_VERSION } from "./package-info";
 
 /** The operations every provider module serves, as the provider process calls them. */
 export const OPERATIONS = ["check", "diff", "create", "read", "update", "delete"] as const;
@@ -71,31 +73,40 @@ export type ProviderModule =
 const PROVIDER_KEY = "__provider";
 
 /**
- * `configure` as stored: runs in the provider process, never in the program. The pgfleet folder
- * is the first one at or above the working directory holding provider/runtime.ts, else the
- * installed pgfleet package; tsx is loaded from there, then runtime.ts installs the operations.
- * When pgfleet cannot be loaded, every operation fails with the reason (the provider process
- * would otherwise skip a missing `check` or `diff` without a word). Kept on few, short lines:
- * the text is stored twice per resource.
+ * `configure` as stored: runs in the provider process, never in the program, whose folder is the
+ * working directory. pgfleet is the program's own package when the nearest package.json at or
+ * above that folder is pgfleet's checkout (its source, loaded through the checkout's tsx), else
+ * the pgfleet the program installed, found as Node.js resolves `pgfleet` from there (its compiled
+ * `pgfleet/provider-runtime`): a file of the user's named provider/runtime.ts, or a checkout in
+ * a parent folder of a program with a package.json of its own, is never loaded. runtime.ts then
+ * installs the operations, told which pgfleet version wrote the text. When pgfleet cannot be
+ * loaded, every operation fails with the reason (the provider process would otherwise skip a
+ * missing `check` or `diff` without a word). Kept on few, short lines: the text is stored twice
+ * per resource.
  */
 const CONFIGURE = [
   "async function(){try{",
-  'const{dirname,join}=require("path"),{existsSync}=require("fs");',
-  'const found=(d)=>existsSync(join(d,"provider","runtime.ts"));',
-  "let root=process.cwd();while(!found(root)&&root!==dirname(root))root=dirname(root);",
-  'if(!found(root))root=dirname(require.resolve("pgfleet/package.json",{paths:[process.cwd()]}));',
-  'require(require.resolve("tsx/cjs",{paths:[root]}));',
-  'require(join(root,"provider","runtime")).install(this,this.pgfleetModule);',
+  'const{dirname:up,join}=require("path"),ex=require("fs").existsSync,cwd=process.cwd();',
+  'let d=cwd,rt;while(!ex(join(d,"package.json"))&&d!==up(d))d=up(d);',
+  'if(ex(join(d,"provider","runtime.ts"))&&require(join(d,"package.json")).name==="pgfleet"){',
+  'require(require.resolve("tsx/cjs",{paths:[d]}));rt=join(d,"provider","runtime")}',
+  'else try{rt=require.resolve("pgfleet/provider-runtime",{paths:[cwd]})}',
+  "catch(e){throw new Error(`pgfleet is not installed for the program in ${cwd}: ${e.message}`)}",
+  "require(rt).install(this,this.pgfleetModule,this.pgfleetVersion);",
   `}catch(err){for(const op of${JSON.stringify(OPERATIONS)})this[op]=()=>Promise.reject(err);}}`,
 ].join("");
 
 /**
  * The `__provider` text of every resource served by the provider module `moduleName`: a module whose
- * `handler()` returns `{ pgfleetModule, configure }`. One text per module, the same in every
- * program and stack.
+ * `handler()` returns `{ pgfleetModule, pgfleetVersion, configure }`, the version being the one of
+ * the pgfleet that wrote it (so the state records it). One text per module and pgfleet version,
+ * the same in every program and stack.
  */
-export function providerModuleText(moduleName: ProviderModule): string {
-  return `exports.handler=()=>({pgfleetModule:${JSON.stringify(moduleName)},configure:${CONFIGURE}});`;
+export function providerModuleText(moduleName: ProviderModule, version: string = PGFLEET_VERSION): string {
+  return (
+    `exports.handler=()=>({pgfleetModule:${JSON.stringify(moduleName)},` +
+    `pgfleetVersion:${JSON.stringify(version)},configure:${CONFIGURE}});`
+  );
 }
 
 /**

@@ -1,9 +1,16 @@
 /**
  * The run-time half of the provider texts of provider/dynamic.ts, loaded inside the
- * dynamic-provider process (with tsx registered) by the text's `configure`. Everything here can
- * change without changing the stored text, hence without touching any stack's state.
+ * dynamic-provider process by the text's `configure` (compiled from the installed package, or a
+ * checkout's source with tsx registered). Everything here can change without changing the stored
+ * text, hence without touching any stack's state.
+ *
+ * The pgfleet found serves every resource, whichever version wrote it: a stack moved to a newer
+ * pgfleet is read, diffed and updated by the new code. A resource written by a newer pgfleet than
+ * the one installed is refused (its state may hold what this version does not know), saying
+ * which versions they are.
  */
 import { OPERATIONS, type ProviderModule, type ProviderOperations } from "./dynamic";
+import { PGFLEET_VERSION } from "./package-info";
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 /**
@@ -49,7 +56,37 @@ export function operationsOf(moduleName: string): ProviderOperations {
   return operations;
 }
 
-/** Puts the operations of the provider module `moduleName` on `provider`, the object the provider process calls. */
-export function install(provider: object, moduleName: string): void {
+/** `a` compared with `b` by their numeric major.minor.patch: negative when `a` is older. */
+export function compareVersions(a: string, b: string): number {
+  const parts = (v: string) =>
+    v
+      .split(/[-+]/)[0]
+      .split(".")
+      .map((n) => Number(n) || 0);
+  const [pa, pb] = [parts(a), parts(b)];
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
+}
+
+/** Why this pgfleet may not serve a resource whose text `writtenBy` wrote; undefined: it may. */
+export function versionRefusal(
+  writtenBy: string | undefined,
+  installed = PGFLEET_VERSION,
+): string | undefined {
+  if (writtenBy === undefined || compareVersions(installed, writtenBy) >= 0) return undefined;
+  return (
+    `pgfleet: this resource was written by pgfleet ${writtenBy}, but the program has pgfleet ${installed} ` +
+    `installed: install pgfleet ${writtenBy} or newer where the program runs`
+  );
+}
+
+/**
+ * Puts the operations of the provider module `moduleName` on `provider`, the object the provider
+ * process calls; `writtenBy` is the pgfleet version the resource's provider text records (none in
+ * texts written before versions were recorded).
+ */
+export function install(provider: object, moduleName: string, writtenBy?: string): void {
+  const refusal = versionRefusal(writtenBy);
+  if (refusal) throw new Error(refusal);
   Object.assign(provider, operationsOf(moduleName));
 }

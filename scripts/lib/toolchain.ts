@@ -32,12 +32,17 @@ export interface Toolchain {
   source: "PATH" | "cache" | "built";
 }
 
-/** The Pulumi version pgfleet is pinned to: the exact @pulumi/pulumi version in package.json. */
+/**
+ * The Pulumi version pgfleet is pinned to: the exact @pulumi/pulumi version of package.json's
+ * devDependencies (the repository's own; programs using pgfleet bring theirs, a peer dependency).
+ */
 export function pinnedVersion(): string {
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8"));
-  const spec: string = pkg.dependencies["@pulumi/pulumi"];
+  const spec: string = pkg.devDependencies["@pulumi/pulumi"];
   if (!/^\d+\.\d+\.\d+$/.test(spec)) {
-    throw new Error(`package.json must pin @pulumi/pulumi to an exact version, found "${spec}"`);
+    throw new Error(
+      `package.json must pin @pulumi/pulumi to an exact version in devDependencies, found "${spec}"`,
+    );
   }
   const goMod = fs.readFileSync(path.join(TOOLCHAIN_SRC, "go.mod"), "utf8");
   for (const mod of ["github.com/pulumi/pulumi/pkg/v3", "github.com/pulumi/pulumi/sdk/v3"]) {

@@ -32,13 +32,13 @@ const requireFromString = sdkRequire("require-from-string");
 })();
 `;
 
-function loadAndCheck(moduleName: ProviderModule, cwd: string, inputs: object) {
+function loadAndCheck(moduleName: ProviderModule, cwd: string, inputs: object, version?: string) {
   const out = execFileSync(process.execPath, ["-e", CHILD], {
     cwd,
     env: {
       ...process.env,
       REPO,
-      PROVIDER_TEXT: providerModuleText(moduleName),
+      PROVIDER_TEXT: providerModuleText(moduleName, version),
       CHECK_INPUTS: JSON.stringify(inputs),
     },
     encoding: "utf8",
@@ -52,14 +52,38 @@ function loadAndCheck(moduleName: ProviderModule, cwd: string, inputs: object) {
 
 const badTemplateDatabase = templateDatabaseInputs({ databaseName: "My-Project" });
 
+/** A temporary folder (removed after `fn`) under `parent`, with the files `files` (path → text). */
+function withFolder<T>(parent: string, files: Record<string, string>, fn: (dir: string) => T): T {
+  fs.mkdirSync(parent, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(parent, "pgfleet-provider-text-"));
+  try {
+    for (const [file, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+      fs.writeFileSync(path.join(dir, file), text);
+    }
+    return fn(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A provider/runtime.ts of a user's own: it leaves a mark when loaded. */
+const USERS_OWN_RUNTIME = `require("fs").writeFileSync(require("path").join(__dirname, "LOADED"), "");
+exports.install = (provider) => { provider.check = async () => ({ inputs: {}, failures: [{ property: "x", reason: "the user's own" }] }); };
+`;
+
 describe("the stored provider text", () => {
   it("is one small module per provider module, naming the module and nothing else of pgfleet", () => {
     const text = providerModuleText("template-database");
+    const { version } = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")) as {
+      version: string;
+    };
     expect(text).toMatch(
-      /^exports\.handler=\(\)=>\(\{pgfleetModule:"template-database",configure:async function\(\)\{/,
+      /^exports\.handler=\(\)=>\(\{pgfleetModule:"template-database",pgfleetVersion:"[^"]+",configure:async function\(\)\{/,
     );
+    expect(text).toContain(`pgfleetVersion:${JSON.stringify(version)}`);
     expect(text).not.toMatch(/__name|require\("pg"\)|CREATE|validateDatabaseName/);
-    expect(text.length).toBeLessThan(700);
+    expect(text.length).toBeLessThan(800);
     expect(providerModuleText("rls-table")).toBe(text.replace('"template-database"', '"rls-table"'));
   });
 
@@ -74,14 +98,57 @@ describe("the stored provider text", () => {
     ]);
   });
 
-  it("makes every operation fail with the reason when pgfleet cannot be found from the working directory", () => {
-    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "pgfleet-provider-text-"));
-    try {
+  it("makes every operation fail with the reason when pgfleet is not installed for the program", () => {
+    withFolder(os.tmpdir(), {}, (elsewhere) => {
       const r = loadAndCheck("template-database", elsewhere, badTemplateDatabase);
       expect(r.ops).toEqual(["check", "diff", "create", "read", "update", "delete"]);
-      expect(r.rejected).toMatch(/Cannot find module 'pgfleet\/package\.json'/);
-    } finally {
-      fs.rmSync(elsewhere, { recursive: true, force: true });
+      expect(r.rejected).toMatch(
+        /^pgfleet is not installed for the program in .*pgfleet-provider-text-.*: Cannot find module 'pgfleet\/provider-runtime'/,
+      );
+    });
+  });
+
+  it("never loads a provider/runtime.ts of the program's own, nor a pgfleet checkout above a program's package", () => {
+    const files = { "package.json": '{"name":"my-app"}', "provider/runtime.ts": USERS_OWN_RUNTIME };
+    // Outside any checkout, and inside this one (a program folder with a package.json of its own).
+    for (const parent of [os.tmpdir(), path.join(REPO, ".pgfleet", "tmp")]) {
+      withFolder(parent, files, (dir) => {
+        const r = loadAndCheck("template-database", dir, badTemplateDatabase);
+        expect(r.rejected).toMatch(/^pgfleet is not installed for the program in /);
+        expect(fs.existsSync(path.join(dir, "provider", "LOADED"))).toBe(false);
+      });
     }
+  });
+
+  it("loads the pgfleet the program installed, as Node.js resolves it, telling it the version that wrote the text", () => {
+    const installed = {
+      "package.json": '{"name":"my-app"}',
+      "node_modules/pgfleet/package.json": JSON.stringify({
+        name: "pgfleet",
+        version: "7.0.0",
+        exports: { "./provider-runtime": "./compiled/runtime.js" },
+      }),
+      "node_modules/pgfleet/compiled/runtime.js": `exports.install = (provider, moduleName, writtenBy) => {
+  provider.check = async () => ({ inputs: {}, failures: [{ property: moduleName, reason: "installed, written by " + writtenBy }] });
+};`,
+      // A workspace member: pgfleet is installed in the folder above it.
+      "packages/app/package.json": '{"name":"app"}',
+      "packages/app/provider/runtime.ts": USERS_OWN_RUNTIME,
+    };
+    withFolder(os.tmpdir(), installed, (dir) => {
+      for (const cwd of [dir, path.join(dir, "packages", "app")]) {
+        const r = loadAndCheck("rls-table", cwd, {}, "6.1.0");
+        expect(r.failures).toEqual([{ property: "rls-table", reason: "installed, written by 6.1.0" }]);
+      }
+      expect(fs.existsSync(path.join(dir, "packages", "app", "provider", "LOADED"))).toBe(false);
+    });
+  });
+
+  it("refuses a resource written by a newer pgfleet than the one found, naming both versions", () => {
+    const r = loadAndCheck("template-database", path.join(REPO, "stacks"), badTemplateDatabase, "99.0.0");
+    expect(r.ops).toEqual(["check", "diff", "create", "read", "update", "delete"]);
+    expect(r.rejected).toMatch(
+      /^pgfleet: this resource was written by pgfleet 99\.0\.0, but the program has pgfleet \d+\.\d+\.\d+\S* installed: install pgfleet 99\.0\.0 or newer/,
+    );
   });
 });
