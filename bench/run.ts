@@ -44,7 +44,7 @@ import { renderReport, type BenchResults, type Cell, type FloorRow, type NoopRow
 import { analyseState } from "./state";
 import { benchMigrations, type MigrationPlan } from "./migrations";
 import { MIGRATIONS_HEADING, renderMigrations } from "./migrations-report";
-import { benchScale, type ScalePlan } from "./scale";
+import { benchScale, type ScalePlan, type ScaleResults } from "./scale";
 import { SCALE_HEADING, renderScale } from "./scale-report";
 import { spliceSection, type SectionRun } from "./sections";
 import { formatMs, nowMs, sample, timed, type Sample } from "./stats";
@@ -220,8 +220,9 @@ async function main(): Promise<void> {
       return;
     }
     if (plan.onlyScale) {
-      const results = await benchScale(plan.scale, log);
-      writeSection("scale", SCALE_HEADING, (run) => renderScale(results, run));
+      const write = (results: ScaleResults) =>
+        writeSection("scale", SCALE_HEADING, (run) => renderScale(results, run));
+      write(await benchScale(plan.scale, log, write));
       return;
     }
     for (const [label, bytes] of [

@@ -59,7 +59,8 @@ function targets(steps: ScaleStep[], add: number, label: string): string[] {
 /** The section's lines. */
 export function renderScale(m: ScaleResults, run: SectionRun): string[] {
   const mc = run.machine;
-  const backends = Object.keys(m.byBackend) as ScaleBackend[];
+  // A backend appears once it has a measured step (a stopped run writes what it has).
+  const backends = (Object.keys(m.byBackend) as ScaleBackend[]).filter((b) => m.byBackend[b]!.length > 0);
   return [
     SCALE_HEADING,
     "",

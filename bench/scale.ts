@@ -95,7 +95,9 @@ async function growingFleet(
   template: BenchTemplate,
   backend: ScaleBackend,
   log: (line: string) => void,
-): Promise<ScaleStep[]> {
+  steps: ScaleStep[],
+  onStep: () => void,
+): Promise<void> {
   const prefix = `${BENCH_PREFIX}s${crypto.randomBytes(3).toString("hex")}_`;
   const state = backend === "postgres" ? await stateDatabase() : undefined;
   const stateDb = state ? new URL(state.url).pathname.slice(1) : undefined;
@@ -108,7 +110,6 @@ async function growingFleet(
     env: state ? { PULUMI_BACKEND_URL: state.url, PGPASSWORD: state.password } : {},
   });
   const fleet = { stack, n: plan.sizes[0] };
-  const steps: ScaleStep[] = [];
   try {
     let size = 0;
     for (const target of plan.sizes) {
@@ -140,6 +141,7 @@ async function growingFleet(
           `up +${plan.add} ${(addMs / 1000).toFixed(2)} s vs raw ${(raw.ms / 1000).toFixed(2)} s, ` +
           `state ${(stateBytes / target / 1024).toFixed(1)} KiB/project`,
       );
+      onStep();
     }
   } finally {
     log(`scale ${backend}: destroying the fleet (clean-up)`);
@@ -148,17 +150,27 @@ async function growingFleet(
     );
     await state?.drop();
   }
-  return steps;
 }
 
-export async function benchScale(plan: ScalePlan, log: (line: string) => void): Promise<ScaleResults> {
+/**
+ * Runs the plan; `onStep` gets the results so far after every measured step, so a run stopped
+ * half-way (the 1,000-project steps take long) keeps what it measured.
+ */
+export async function benchScale(
+  plan: ScalePlan,
+  log: (line: string) => void,
+  onStep: (sofar: ScaleResults) => void,
+): Promise<ScaleResults> {
   const template = await createTemplate("8 MB", 8 * MB);
   try {
     // Warm-up, not measured: the first clones after a template is written are slower.
     await rawCreate(template, 5, "auto", "sequential");
     const results: ScaleResults = { template, add: plan.add, byBackend: {} };
-    for (const backend of plan.backends)
-      results.byBackend[backend] = await growingFleet(plan, template, backend, log);
+    for (const backend of plan.backends) {
+      const steps: ScaleStep[] = [];
+      results.byBackend[backend] = steps;
+      await growingFleet(plan, template, backend, log, steps, () => onStep(results));
+    }
     return results;
   } finally {
     await dropBenchDatabase(template.name);
