@@ -11,17 +11,11 @@
 import * as crypto from "node:crypto";
 import { close, connect, type DbClient } from "../db/client";
 import { ident, literal } from "../core/sql";
-import { AUTO_FILE_COPY_THRESHOLD_BYTES, type CloneStrategy } from "../core/project-spec";
+import { resolveStrategy, type CloneStrategy } from "../core/project-spec";
 import { adminServer, withAdmin } from "../test/support/postgres";
 import { settle } from "./machine";
 import { nowMs } from "./stats";
 import { BENCH_PREFIX, type BenchTemplate } from "./templates";
-
-/** The strategy `auto` resolves to for a template (as the TemplateDatabase provider decides it). */
-export function resolveStrategy(strategy: CloneStrategy, templateBytes: number): "WAL_LOG" | "FILE_COPY" {
-  if (strategy !== "auto") return strategy;
-  return templateBytes >= AUTO_FILE_COPY_THRESHOLD_BYTES ? "FILE_COPY" : "WAL_LOG";
-}
 
 export type RawMode = "sequential" | "parallel";
 

@@ -27,7 +27,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { CLONE_STRATEGIES } from "../core/project-spec";
+import { CLONE_STRATEGIES, resolveStrategy } from "../core/project-spec";
 import * as embedded from "../scripts/lib/embedded-postgres";
 import { PULUMI_HOME, REPO_ROOT, TMP_DIR } from "../scripts/lib/paths";
 import { findOnPath } from "../backup/pg-tools";
@@ -39,7 +39,7 @@ import { describeMachine, loadAverage } from "./machine";
 import { destroy, noopPreview, remove, stateText, up, type BenchStack } from "./commands";
 import { cycle, diagnosePreview, diagnoseUp, fleetStack, type FleetStack, type UpDiagnosis } from "./pgfleet";
 import type { CpuSplit } from "./cpu";
-import { rawCreate, resolveStrategy, type RawMode } from "./raw";
+import { rawCreate, type RawMode } from "./raw";
 import { renderReport, type BenchResults, type Cell, type FloorRow, type NoopRow } from "./report";
 import { analyseState } from "./state";
 import { benchMigrations, type MigrationPlan } from "./migrations";

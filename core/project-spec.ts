@@ -33,6 +33,12 @@ export type CloneStrategy = (typeof CLONE_STRATEGIES)[number];
 /** Templates at least this large are cloned with FILE_COPY under `auto` (PostgreSQL ≥ 15). */
 export const AUTO_FILE_COPY_THRESHOLD_BYTES = 32 * 1024 * 1024;
 
+/** The strategy a clone of a template of `templateBytes` uses: `auto` resolved by the size rule. */
+export function resolveStrategy(strategy: CloneStrategy, templateBytes: number): "WAL_LOG" | "FILE_COPY" {
+  if (strategy !== "auto") return strategy;
+  return templateBytes >= AUTO_FILE_COPY_THRESHOLD_BYTES ? "FILE_COPY" : "WAL_LOG";
+}
+
 /**
  * What a clone does while another session holds the template: `wait` and retry, `terminate` those
  * sessions, or `fail` with TEMPLATE_BUSY.

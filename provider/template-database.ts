@@ -36,7 +36,7 @@ import { PgfleetError, errorText } from "../core/errors";
 import { projectTemplateRefusal } from "../core/template-selection";
 import { CATALOG_DATABASE, derivedSuffix, generateDatabaseName } from "../core/naming";
 import {
-  AUTO_FILE_COPY_THRESHOLD_BYTES,
+  resolveStrategy,
   validateProjectSpec,
   withProjectDefaults,
   type DeletionPolicy,
@@ -366,11 +366,12 @@ interface ChosenStrategy {
 }
 
 /**
- * `auto`: FILE_COPY from {@link AUTO_FILE_COPY_THRESHOLD_BYTES}, WAL_LOG below. On PostgreSQL ≥ 18
- * the server's own `file_copy_method` (read, never set: whoever configures the server knows its
- * filesystem) says whether FILE_COPY clones: with `clone` a big template costs what a small one
- * does on a copy-on-write filesystem. No client can see the filesystem: on Linux the server clones
- * with copy_file_range, which copies silently where the filesystem cannot share extents.
+ * `auto` as {@link resolveStrategy} settles it (FILE_COPY for big templates, WAL_LOG below). On
+ * PostgreSQL ≥ 18 the server's own `file_copy_method` (read, never set: whoever configures the
+ * server knows its filesystem) says whether FILE_COPY clones: with `clone` a big template costs
+ * what a small one does on a copy-on-write filesystem. No client can see the filesystem: on Linux
+ * the server clones with copy_file_range, which copies silently where the filesystem cannot share
+ * extents.
  */
 async function chooseStrategy(
   client: DbClient,
@@ -387,12 +388,7 @@ async function chooseStrategy(
     });
   const { version, method } = server.rows[0];
   if (version < 150000) return { strategy: undefined, clone: false };
-  const strategy =
-    inputs.strategy !== "auto"
-      ? inputs.strategy
-      : templateBytes >= AUTO_FILE_COPY_THRESHOLD_BYTES
-        ? "FILE_COPY"
-        : "WAL_LOG";
+  const strategy = resolveStrategy(inputs.strategy, templateBytes);
   return { strategy, clone: strategy === "FILE_COPY" && version >= 180000 && method === "clone" };
 }
 
