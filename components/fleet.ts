@@ -123,6 +123,7 @@ export class Fleet extends ComponentResource {
             backupBefore: migrations.backupBefore,
             backupDirectory: preMigrationBackupDirectory(config)?.directory,
             backupVerify: migrations.backupVerify,
+            allowAdmin: migrations.allowAdmin,
           },
           { parent: this },
         )

@@ -75,6 +75,12 @@ export interface SchemaMigrationsArgs {
   backupDirectory?: pulumi.Input<string>;
   /** How a pre-migration dump is verified: `restore` (test restore) or `list`. Changed in place. @default "restore" */
   backupVerify?: pulumi.Input<VerifyMode>;
+  /**
+   * Whether the projects' `-- pgfleet: admin` migrations run: extension statements only, as the
+   * admin, in the admin-owned schema pgfleet_extensions; refused at preview otherwise. Changed in
+   * place. @default false
+   */
+  allowAdmin?: pulumi.Input<boolean>;
 }
 
 export class SchemaMigrations extends ComponentResource {
@@ -102,6 +108,7 @@ export class SchemaMigrations extends ComponentResource {
       lockTimeout: args.lockTimeout ?? MIGRATION_DEFAULTS.lockTimeout,
       statementTimeout: args.statementTimeout ?? MIGRATION_DEFAULTS.statementTimeout,
       backupBefore: backupBeforeOf(name, args),
+      allowAdmin: args.allowAdmin ?? MIGRATION_DEFAULTS.allowAdmin,
       collectProblems: true,
     };
 

@@ -401,6 +401,14 @@ export const migrationsConfigSchema = z.strictObject(
     backupVerify: z
       .enum(VERIFY_MODES, { error: must(oneOf(VERIFY_MODES)) })
       .default(MIGRATION_DEFAULTS.backupVerify),
+    /**
+     * Let the projects' `-- pgfleet: admin` migrations run. A project database holds its tenant's
+     * code, so such a migration may hold only extension statements (CREATE EXTENSION … IF NOT
+     * EXISTS, ALTER EXTENSION … UPDATE, DROP EXTENSION IF EXISTS), which run as the admin with the
+     * search path set to the admin-owned schema pgfleet_extensions; anything else in it is refused
+     * at preview. Templates run their admin migrations regardless. @default false
+     */
+    allowAdmin: flag().default(MIGRATION_DEFAULTS.allowAdmin),
   },
   { error: must("an object of migration settings", '{ source: "migrations" }') },
 );

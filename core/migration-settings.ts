@@ -26,12 +26,15 @@ export const MIGRATION_DEFAULTS = {
    * restore into a scratch database, as an unprivileged role.
    */
   backupVerify: "restore",
+  /** A project's admin migrations are refused unless the stack allows them. */
+  allowAdmin: false,
 } as const satisfies {
   format: MigrationFormat;
   lockTimeout: string;
   statementTimeout: string;
   backupBefore: boolean;
   backupVerify: VerifyMode;
+  allowAdmin: boolean;
 };
 
 export function isMigrationFormat(value: unknown): value is MigrationFormat {

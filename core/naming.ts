@@ -34,6 +34,16 @@ export const CATALOG_DATABASE = "pgfleet_catalog";
 export const MIGRATOR_ROLE = "pgfleet_migrator";
 
 /**
+ * The schema of the extensions pgfleet creates as the admin inside a project database (the
+ * `extensions` setting, `-- pgfleet: admin` migrations with `allowAdmin`): owned by a superuser,
+ * with no CREATE for anyone else, so an extension's script, which runs as the superuser with the
+ * search path set to its schema, resolves no object a tenant made (PostgreSQL's guidance on
+ * `CREATE EXTENSION` in schemas untrusted users can create in). Project roles get USAGE on it and
+ * have it on their search path in their database (db/extensions.ts).
+ */
+export const EXTENSION_SCHEMA = "pgfleet_extensions";
+
+/**
  * Names no project database may take: seed 000's list (PostgreSQL's and Supabase's own
  * databases) plus pgfleet's catalog. A stack can add more (`pgfleet:reservedNames`).
  */

@@ -101,7 +101,11 @@ export interface ProjectSpec {
   reservedNames?: string[];
   /** pgfleet project databases (of any stack) this project may clone as its template; any other is refused. Only used at creation. @default [] */
   allowedTemplates?: string[];
-  /** Extensions created in the new database (`CREATE EXTENSION IF NOT EXISTS`). Added in place; removing one drops nothing. @default [] */
+  /**
+   * Extensions created in the database (`CREATE EXTENSION IF NOT EXISTS`), as the admin, in the
+   * admin-owned schema `pgfleet_extensions`, never in `public` (db/extensions.ts); the project's role
+   * has that schema on its search path. Added in place; removing one drops nothing. @default []
+   */
   extensions?: string[];
   /** Where `backup-then-drop` writes the final dump. Required for that policy. Changed in place. */
   finalBackup?: FinalBackupOptions;

@@ -22,6 +22,7 @@ import {
   loadStatementParser,
   parseDirectives,
   splitStatements,
+  type AdminStatements,
   type Migration,
   type MigrationProblem,
   type MigrationSource,
@@ -93,10 +94,13 @@ export async function readDrizzleFolder(folder: string): Promise<MigrationSource
     problems.push(...directiveProblems);
     const chunks = read[i].sql.map((chunk) => chunk.trim()).filter((chunk) => chunk !== "");
     let parsedStatements = 0;
+    const admin: AdminStatements = { extensions: [], others: [] };
     for (const chunk of chunks) {
       const split = splitStatements(chunk, file, directives);
       problems.push(...split.problems);
       parsedStatements += split.statements.length;
+      admin.extensions.push(...split.admin.extensions);
+      admin.others.push(...split.admin.others);
     }
     if (parsedStatements === 0 && !problems.some((p) => p.file === file))
       problems.push({ file, rule: "no empty migrations", message: "the file holds no SQL statement" });
@@ -107,6 +111,7 @@ export async function readDrizzleFolder(folder: string): Promise<MigrationSource
       statements: chunks,
       transactional: directives.transactional,
       needsAdmin: directives.needsAdmin,
+      ...(directives.needsAdmin ? { admin } : {}),
       file,
       when: read[i].folderMillis,
     };

@@ -15,6 +15,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { type ErrorCode, errorText } from "../core/errors";
 import type { MigrationFormat } from "../core/migration-settings";
+import { EXTENSION_SCHEMA } from "../core/naming";
 
 export type { MigrationFormat };
 
@@ -28,8 +29,28 @@ export interface MigrationScript {
   transactional: boolean;
   /** True when the header says `-- pgfleet: admin`. */
   needsAdmin: boolean;
+  /** With `needsAdmin`: its statements sorted into extension statements and the others (see {@link projectAdminProblems}). */
+  admin?: AdminStatements;
   /** Path of the file, relative to the migrations folder. */
   file: string;
+}
+
+/** An extension statement, as the parser read it. */
+export interface ExtensionStatement {
+  /** `create`: CREATE EXTENSION; `update`: ALTER EXTENSION … UPDATE; `drop`: DROP EXTENSION. */
+  action: "create" | "update" | "drop";
+  /** The extensions it names. */
+  names: string[];
+  /** CREATE's `SCHEMA`, when it names one. */
+  schema?: string;
+  /** IF NOT EXISTS (create), IF EXISTS (drop); an update is so by itself. */
+  idempotent: boolean;
+}
+
+/** The statements of a script: its extension statements, and the start of each other one. */
+export interface AdminStatements {
+  extensions: ExtensionStatement[];
+  others: string[];
 }
 
 export interface Migration extends MigrationScript {
@@ -218,9 +239,83 @@ function needsOf(node: StatementNode): StatementNeeds {
   if (kind === "DropStmt" && body.removeType === "OBJECT_EXTENSION") needs.admin = "DROP EXTENSION";
   if (kind === "CreateEventTrigStmt") needs.admin = "CREATE EVENT TRIGGER";
   if (kind === "CreatePLangStmt") needs.admin = "CREATE LANGUAGE";
+  if (kind === "AlterObjectSchemaStmt" && body.objectType === "OBJECT_EXTENSION")
+    needs.admin = "ALTER EXTENSION … SET SCHEMA";
+  if (kind === "AlterExtensionContentsStmt") needs.admin = "ALTER EXTENSION … ADD/DROP";
   if (kind === "CreateRoleStmt" || kind === "AlterRoleStmt" || kind === "DropRoleStmt")
     needs.admin = "a role statement";
   return needs;
+}
+
+/** A parsed statement as an extension statement, or undefined when it is none of the three kinds. */
+function extensionStatementOf(node: StatementNode): ExtensionStatement | undefined {
+  const [kind] = Object.keys(node);
+  const body = (node[kind] ?? {}) as {
+    extname?: string;
+    if_not_exists?: boolean;
+    missing_ok?: boolean;
+    removeType?: string;
+    objects?: { String?: { sval?: string } }[];
+    options?: { DefElem?: { defname?: string; arg?: { String?: { sval?: string } } } }[];
+  };
+  if (kind === "CreateExtensionStmt") {
+    const schema = body.options?.find((o) => o.DefElem?.defname === "schema")?.DefElem?.arg?.String?.sval;
+    return {
+      action: "create",
+      names: [body.extname ?? ""],
+      ...(schema === undefined ? {} : { schema }),
+      idempotent: body.if_not_exists === true,
+    };
+  }
+  if (kind === "AlterExtensionStmt")
+    return { action: "update", names: [body.extname ?? ""], idempotent: true };
+  if (kind === "DropStmt" && body.removeType === "OBJECT_EXTENSION")
+    return {
+      action: "drop",
+      names: (body.objects ?? []).map((o) => o.String?.sval ?? ""),
+      idempotent: body.missing_ok === true,
+    };
+  return undefined;
+}
+
+/**
+ * Why a `-- pgfleet: admin` script cannot run in a project database; none when it can.
+ *
+ * A project database holds its tenant's code, so the admin runs there only what PostgreSQL makes
+ * safe in a schema no tenant can create in: extension statements (CREATE EXTENSION … IF NOT
+ * EXISTS, ALTER EXTENSION … UPDATE, DROP EXTENSION IF EXISTS), with the search path set to
+ * {@link EXTENSION_SCHEMA}, and only when the stack allows it (`allowAdmin`). They run in the
+ * admin's own session and transaction, and the tracking row in the project role's (never the
+ * admin's: the tracking table is the tenant's and may have its triggers), so each statement must
+ * be idempotent: a run killed between the two repeats it harmlessly.
+ */
+export function projectAdminProblems(script: MigrationScript, allowAdmin: boolean): string[] {
+  if (!script.needsAdmin) return [];
+  if (!allowAdmin)
+    return [
+      `${script.file} is marked "-- pgfleet: admin", but migrations run as the project's own role, never as the admin; ` +
+        `to run its extension statements as the admin (in schema ${EXTENSION_SCHEMA}), set pgfleet:migrations.allowAdmin`,
+    ];
+  const { extensions, others } = script.admin ?? { extensions: [], others: script.statements };
+  const problems = others.map(
+    (sql) =>
+      `${script.file}: on a project database an admin migration holds extension statements only, ` +
+      `so the admin runs none of the tenant's code: move "${sql}" into a migration of its own without "-- pgfleet: admin"`,
+  );
+  for (const e of extensions) {
+    const statement = `${e.action === "update" ? "ALTER" : e.action.toUpperCase()} EXTENSION ${e.names.join(", ")}`;
+    if (!e.idempotent)
+      problems.push(
+        `${script.file}: ${statement} must say ${e.action === "create" ? "IF NOT EXISTS" : "IF EXISTS"} on a project database: ` +
+          "it runs in the admin's session and its tracking row in the project role's, so a run killed between them repeats it",
+      );
+    if (e.schema !== undefined && e.schema !== EXTENSION_SCHEMA)
+      problems.push(
+        `${script.file}: ${statement} names schema "${e.schema}": on a project database extensions go into ${EXTENSION_SCHEMA}, ` +
+          "the schema no tenant can create in (leave SCHEMA out)",
+      );
+  }
+  return problems;
 }
 
 /** Loads the WebAssembly parser the adapters use; idempotent. */
@@ -237,7 +332,7 @@ export function splitStatements(
   text: string,
   file: string,
   directives: Directives,
-): { statements: string[]; problems: MigrationProblem[] } {
+): { statements: string[]; problems: MigrationProblem[]; admin: AdminStatements } {
   let parsed: { stmts?: { stmt: StatementNode; stmt_location?: number; stmt_len?: number }[] };
   try {
     parsed = parser().parseSync(text) as unknown as typeof parsed;
@@ -245,17 +340,22 @@ export function splitStatements(
     return {
       statements: [],
       problems: [{ file, rule: "valid PostgreSQL SQL", message: errorText(err) }],
+      admin: { extensions: [], others: [] },
     };
   }
   // Locations are byte offsets into the UTF-8 text.
   const bytes = Buffer.from(text, "utf8");
   const statements: string[] = [];
   const problems: MigrationProblem[] = [];
+  const admin: AdminStatements = { extensions: [], others: [] };
   for (const s of parsed.stmts ?? []) {
     const start = s.stmt_location ?? 0;
     const end = s.stmt_len ? start + s.stmt_len : bytes.length;
     const sql = bytes.subarray(start, end).toString("utf8").trim();
     statements.push(sql);
+    const extension = extensionStatementOf(s.stmt);
+    if (extension) admin.extensions.push(extension);
+    else admin.others.push(statementStart(sql));
     const needs = needsOf(s.stmt);
     if (needs.noTransaction && directives.transactional)
       problems.push({
@@ -271,7 +371,13 @@ export function splitStatements(
         code: "INSUFFICIENT_PERMISSIONS",
       });
   }
-  return { statements, problems };
+  return { statements, problems, admin };
+}
+
+/** The start of a statement, on one line, for messages. */
+export function statementStart(sql: string): string {
+  const line = sql.replace(/\s+/g, " ").trim();
+  return line.length > 120 ? `${line.slice(0, 117)}…` : line;
 }
 
 /** Reads one migration file (`file` relative to `folder`): statements, checksum, directives, every problem in it. */
@@ -286,7 +392,13 @@ export function readMigrationFile(
   if (split.statements.length === 0 && split.problems.length === 0)
     problems.push({ file, rule: "no empty migrations", message: "the file holds no SQL statement" });
   return {
-    script: { statements: split.statements, checksum: sha256Hex(text), ...directives, file },
+    script: {
+      statements: split.statements,
+      checksum: sha256Hex(text),
+      ...directives,
+      ...(directives.needsAdmin ? { admin: split.admin } : {}),
+      file,
+    },
     problems,
   };
 }

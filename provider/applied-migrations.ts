@@ -9,8 +9,9 @@
  *   (the ids it reverts, in the order they run: newest first). A migration whose file changed
  *   after it was applied, a database ahead of the folder (rows no file matches and no down file
  *   reverts), a failed run (Prisma), a pending migration older than an applied one, and (for a
- *   project) a pending or reverting script marked `-- pgfleet: admin` are failures naming file
- *   and database; with `backupBefore`, so is a dump folder that cannot be written;
+ *   project) a pending or reverting script marked `-- pgfleet: admin` unless `allowAdmin` and it
+ *   holds idempotent extension statements only, are failures naming file and database; with
+ *   `backupBefore`, so is a dump folder that cannot be written;
  * - revert (plain SQL format only): a migration is reverted by removing its up file from the
  *   folder and keeping its down file (`003_x.down.sql` without `003_x.sql`; sql-folder.ts allows
  *   that only after every remaining up file). A database whose tracking table records it reverts
@@ -44,16 +45,29 @@
  * template, migrated first, fails where projects would; and a project cloned later gets the
  * objects reassigned to its own role (provider/template-database.ts), so its next migrations can
  * alter them. A `-- pgfleet: admin` migration runs as the admin itself (`RESET ROLE`).
+ *
+ * A project's `-- pgfleet: admin` migration (with `allowAdmin`) runs its extension statements in
+ * a separate admin session with the search path set to the admin-owned schema pgfleet_extensions
+ * (db/extensions.ts), its tracking row in the role's session after it; both kinds of statement
+ * are idempotent, so a run killed between the two converges on the next.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { secret } from "@pulumi/pulumi/output";
 import { VERIFY_MODES } from "../core/backup-plan";
-import { errorText } from "../core/errors";
+import { errorText, PgfleetError } from "../core/errors";
 import { MIGRATOR_ROLE } from "../core/naming";
 import { ident, literal } from "../core/sql";
 import { hasUnknown, UNKNOWN } from "../core/unknown-values";
-import { closing, connect, inTransaction, type DbClient, type ServerConnection } from "../db/client";
+import {
+  closing,
+  connect,
+  inTransaction,
+  withProjectClient,
+  type DbClient,
+  type ServerConnection,
+} from "../db/client";
 import { hasSqlState, mapError, SQLSTATE, sqlStateOf } from "../db/errors";
+import { prepareExtensionSchema, runExtensionStatements } from "../db/extensions";
 import {
   DURATION_PATTERN,
   isMigrationFormat,
@@ -66,6 +80,8 @@ import { migrationFormat, type FormatHandle, type RunTiming } from "../migration
 import { readFolderOnce } from "../migrations/folder-cache";
 import {
   folderDigest,
+  projectAdminProblems,
+  statementStart,
   type Migration,
   type MigrationScript,
   type MigrationSource,
@@ -113,6 +129,13 @@ export interface AppliedMigrationsInputs {
    * when something is pending.
    */
   backupBefore?: PreMigrationBackupOptions;
+  /**
+   * Whether a project's `-- pgfleet: admin` migrations run: their extension statements, as the
+   * admin, in schema pgfleet_extensions (migrations/source.ts's `projectAdminProblems` says what
+   * they may hold); refused at preview when false. A template's always run. A change alone plans
+   * no update. @default false
+   */
+  allowAdmin?: boolean;
   /** Set by check: the ids this database gets, in order (unknown while the database is not known). */
   pending?: string[] | typeof UNKNOWN;
   /** Set by check: the ids of removed migrations this database reverts, in the order they run (newest first). */
@@ -311,10 +334,9 @@ function comparisonProblems(
         `${m.file} is pending in ${where(inputs)} but older than the applied ${order[lastApplied].file}: renumber it after the applied migrations`,
       );
   if (inputs.kind === "project")
-    for (const file of [...reverts.map((r) => r.down), ...cmp.pending].filter((m) => m.needsAdmin))
-      problems.push(
-        `[INSUFFICIENT_PERMISSIONS] ${file.file} is marked "-- pgfleet: admin", but migrations run as the project's own role in ${where(inputs)}, never as the admin`,
-      );
+    for (const script of [...reverts.map((r) => r.down), ...cmp.pending])
+      for (const problem of projectAdminProblems(script, inputs.allowAdmin === true))
+        problems.push(`[INSUFFICIENT_PERMISSIONS] ${problem} (${where(inputs)})`);
   return problems;
 }
 
@@ -378,12 +400,6 @@ async function lock(client: DbClient, inputs: AppliedMigrationsInputs): Promise<
   }
 }
 
-/** The start of a statement, on one line, for messages. */
-function snippet(sql: string): string {
-  const line = sql.replace(/\s+/g, " ").trim();
-  return line.length > 120 ? `${line.slice(0, 117)}…` : line;
-}
-
 /** One step of a run: a migration's up script and its row, or a removed migration's down script and the deletion of its row. */
 interface RunStep {
   /** For messages: `apply 002_x.sql` / `revert 003 with 003_x.down.sql`. */
@@ -397,6 +413,11 @@ interface RunStep {
    * migration stays applied, and the status reader ignores failures of applied migrations.
    */
   failedId?: string;
+  /**
+   * Runs the statements in the admin's session instead (a project's `-- pgfleet: admin`
+   * migration: db/extensions.ts); the tracking table is still written in `client`'s, the role's.
+   */
+  asAdmin?: (statements: (c: DbClient) => Promise<void>) => Promise<void>;
 }
 
 /**
@@ -416,7 +437,11 @@ async function runStep(
   };
   const startedAt = new Date();
   try {
-    if (script.transactional) {
+    if (step.asAdmin) {
+      await step.asAdmin(statements);
+      index = script.statements.length;
+      await inTransaction(client, (c) => step.track(c, { startedAt, finishedAt: new Date() }));
+    } else if (script.transactional) {
       await inTransaction(client, async (c) => {
         await statements(c);
         await step.track(c, { startedAt, finishedAt: new Date() });
@@ -428,7 +453,7 @@ async function runStep(
   } catch (err) {
     const at =
       index < script.statements.length
-        ? `statement ${index + 1} of ${script.statements.length} (${snippet(script.statements[index])})`
+        ? `statement ${index + 1} of ${script.statements.length} (${statementStart(script.statements[index])})`
         : "recording it in the tracking table";
     const mapped = mapError(err, { database: inputs.database, action: `${step.action}, ${at}, to` });
     const after = script.transactional
@@ -465,6 +490,34 @@ async function asMigrationRole(
   await c.query(migration?.needsAdmin ? "RESET ROLE" : `SET ROLE ${ident(MIGRATOR_ROLE)}`);
 }
 
+/**
+ * For a project's `-- pgfleet: admin` script (check refused it unless `allowAdmin` and it holds
+ * extension statements only): runs its statements as the admin in the extension schema, with the
+ * run's timeouts. Undefined for every other script, which runs in the migration session.
+ */
+function adminRunner(
+  inputs: AppliedMigrationsInputs,
+  script: MigrationScript,
+): RunStep["asAdmin"] | undefined {
+  if (inputs.kind !== "project" || !script.needsAdmin) return undefined;
+  const updated = (script.admin?.extensions ?? [])
+    .filter((e) => e.action === "update")
+    .flatMap((e) => e.names);
+  return (statements) =>
+    withProjectClient(inputs.server, inputs.database, (admin) =>
+      runExtensionStatements(admin, inputs.database, inputs.login.user, updated, async (c) => {
+        await c.query(`SET LOCAL lock_timeout = ${literal(inputs.lockTimeout)}`);
+        await c.query(`SET LOCAL statement_timeout = ${literal(inputs.statementTimeout)}`);
+        await statements(c);
+      }),
+    );
+}
+
+/** The folder's scripts marked `-- pgfleet: admin`: its migrations' and the down files of removed ones. */
+function adminScripts(source: MigrationSource): MigrationScript[] {
+  return [...source.migrations, ...(source.removed ?? []).map((r) => r.down)].filter((m) => m.needsAdmin);
+}
+
 /** The outputs: the inputs but their planned lists, and the migrations applied, in order. */
 function outputsOf(
   inputs: AppliedMigrationsInputs,
@@ -478,6 +531,16 @@ function outputsOf(
 async function apply(inputs: AppliedMigrationsInputs): Promise<AppliedMigrationsOutputs> {
   const handle = migrationFormat(inputs.format);
   const source = await readSource(inputs, handle);
+  // The role's sessions have the extension schema on their search path from their start, so the
+  // migrations after an admin one use its extensions unqualified.
+  if (inputs.kind === "project" && inputs.allowAdmin && adminScripts(source).length > 0)
+    await withProjectClient(inputs.server, inputs.database, (admin) =>
+      prepareExtensionSchema(admin, inputs.database, inputs.login.user),
+    ).catch((err: unknown) => {
+      throw err instanceof PgfleetError
+        ? err
+        : mapError(err, { database: inputs.database, action: "prepare the extension schema of" });
+    });
   const client = await connectAs(inputs).catch((err: unknown) => {
     throw mapError(err, { database: inputs.database, action: "connect to apply migrations to" });
   });
@@ -514,6 +577,7 @@ async function apply(inputs: AppliedMigrationsInputs): Promise<AppliedMigrations
             action: `revert ${removed.id} with ${removed.down.file}`,
             script: removed.down,
             track: (tc) => forget(tc, removed.id),
+            asAdmin: adminRunner(inputs, removed.down),
           },
           at(removed.id),
         );
@@ -529,6 +593,7 @@ async function apply(inputs: AppliedMigrationsInputs): Promise<AppliedMigrations
             script: migration,
             failedId: migration.id,
             track: (tc, timing) => handle.record(tc, migration, timing),
+            asAdmin: adminRunner(inputs, migration),
           },
           at(previous),
         );

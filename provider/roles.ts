@@ -26,6 +26,7 @@ import { MIGRATOR_ROLE, roleNameFor } from "../core/naming";
 import { scramSha256Verifier, scramVerifierMatches } from "../core/scram";
 import { ident, literal } from "../core/sql";
 import { withProjectClient, type DbClient, type ServerConnection } from "../db/client";
+import { grantExtensionSchema } from "../db/extensions";
 import { hasSqlState, mapError, SQLSTATE } from "../db/errors";
 import { EVERY_STACK, formatMark, parseMark, sameOwner, type OwnershipMark } from "../db/marks";
 
@@ -145,6 +146,7 @@ async function grantInDatabase(client: DbClient, database: string, roleName: str
   }
   // One round trip: the statements run as one implicit transaction.
   await client.query(statements.join(";\n"));
+  await grantExtensionSchema(client, database, roleName);
 }
 
 /** Revokes PUBLIC's access to the database and grants the role what a project needs. */

@@ -34,7 +34,7 @@ import { secret } from "@pulumi/pulumi/output";
 import { finalBackupOfProject, keepBackups } from "../backup/final-backup";
 import { PgfleetError, errorText } from "../core/errors";
 import { projectTemplateRefusal } from "../core/template-selection";
-import { CATALOG_DATABASE, derivedSuffix, generateDatabaseName } from "../core/naming";
+import { CATALOG_DATABASE, derivedSuffix, generateDatabaseName, roleNameFor } from "../core/naming";
 import {
   resolveStrategy,
   validateProjectSpec,
@@ -45,6 +45,7 @@ import {
 } from "../core/project-spec";
 import { closing, withProjectClient, type DbClient, type ServerConnection } from "../db/client";
 import { hasSqlState, mapError, SQLSTATE } from "../db/errors";
+import { createExtensions } from "../db/extensions";
 import {
   clearCloneIntent,
   cloneIntentsOf,
@@ -407,12 +408,18 @@ async function converge(client: DbClient, inputs: TemplateDatabaseInputs, row: D
   }
 }
 
+/**
+ * The extensions the stack names, created as the admin in the admin-owned extension schema
+ * (db/extensions.ts), never in `public`, where the tenant can create the objects an extension's
+ * script would resolve. The project's role gets the schema (now, or when it is created).
+ */
 async function ensureExtensions(inputs: TemplateDatabaseInputs): Promise<void> {
   if (!inputs.extensions?.length) return;
-  // Extensions the stack names (no tenant code), into public: the pinned path has no schema to create in.
-  await withProjectClient(inputs.server, inputs.databaseName!, async (c) => {
-    for (const ext of inputs.extensions ?? [])
-      await c.query(`CREATE EXTENSION IF NOT EXISTS ${ident(ext)} SCHEMA public`);
+  const database = inputs.databaseName!;
+  await withProjectClient(inputs.server, database, (c) =>
+    createExtensions(c, database, inputs.extensions ?? [], roleNameFor(database)),
+  ).catch((err: unknown) => {
+    throw err instanceof PgfleetError ? err : mapError(err, { database, action: "create the extensions of" });
   });
 }
 
@@ -652,7 +659,6 @@ async function update(
       } catch (err) {
         throw mapError(err, { database: newName, action: "update" });
       }
-      await ensureExtensions(news);
       // A stack written when the role was a resource of its own has no password here: the role is
       // adopted with a new one.
       const password = olds.password ?? newPassword();
@@ -663,6 +669,8 @@ async function update(
         password,
         news.roleConnectionLimit,
       );
+      // After the role's rename, if any: the new extension schema is granted to the role's name.
+      await ensureExtensions(news);
       const outs: TemplateDatabaseOutputs = {
         ...news,
         databaseName: newName,

@@ -825,7 +825,7 @@ describe("STACK_CONFIG_KEYS", () => {
 describe("pgfleet:migrations", () => {
   const projects = [{ name: "Alpha", key: "alpha" }, { name: "Beta" }];
 
-  it("applies the defaults: sql format, a 10s lock timeout, no statement timeout", () => {
+  it("applies the defaults: sql format, a 10s lock timeout, no statement timeout, no admin migrations on projects", () => {
     expect(parsed(config({ projects, migrations: { source: "migrations" } })).migrations).toEqual({
       source: "migrations",
       format: "sql",
@@ -833,7 +833,12 @@ describe("pgfleet:migrations", () => {
       statementTimeout: "0",
       backupBefore: false,
       backupVerify: "restore",
+      allowAdmin: false,
     });
+    expect(
+      parsed(config({ projects, migrations: { source: "migrations", allowAdmin: "true" } })).migrations
+        ?.allowAdmin,
+    ).toBe(true);
   });
 
   it("takes canaries as a count or as project keys", () => {

@@ -7,7 +7,15 @@ import { describe, expect, it } from "vitest";
 import { readDrizzleFolder } from "../../migrations/drizzle-folder";
 import { readPrismaFolder } from "../../migrations/prisma-folder";
 import { prismaChecksumMatches, prismaTracking } from "../../migrations/prisma-tracking";
-import { MigrationSourceError, parseDirectives, type MigrationProblem } from "../../migrations/source";
+import {
+  loadStatementParser,
+  MigrationSourceError,
+  parseDirectives,
+  projectAdminProblems,
+  splitStatements,
+  type MigrationProblem,
+  type MigrationScript,
+} from "../../migrations/source";
 import { readSqlFolder } from "../../migrations/sql-folder";
 import { compareApplied } from "../../migrations/tracking";
 
@@ -138,6 +146,62 @@ describe("header directives", () => {
       transactional: true,
       needsAdmin: false,
     });
+  });
+});
+
+describe("admin migrations on a project database", () => {
+  async function script(sql: string): Promise<MigrationScript> {
+    await loadStatementParser();
+    const directives = parseDirectives(sql, "010_x.sql").directives;
+    const split = splitStatements(sql, "010_x.sql", directives);
+    expect(split.problems).toEqual([]);
+    return {
+      statements: split.statements,
+      checksum: "c",
+      ...directives,
+      admin: split.admin,
+      file: "010_x.sql",
+    };
+  }
+
+  it("sorts a script's statements into extension statements, read with the parser, and the others", async () => {
+    const s = await script(
+      "-- pgfleet: admin\nCREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA x CASCADE;\nALTER EXTENSION citext UPDATE TO '1.6';\n" +
+        "DROP EXTENSION IF EXISTS a, b;\ncreate   table t\n (id int);\n",
+    );
+    expect(s.admin).toEqual({
+      extensions: [
+        { action: "create", names: ["pg_trgm"], schema: "x", idempotent: true },
+        { action: "update", names: ["citext"], idempotent: true },
+        { action: "drop", names: ["a", "b"], idempotent: true },
+      ],
+      others: ["create table t (id int)"],
+    });
+  });
+
+  it("allows nothing without allowAdmin, and with it idempotent extension statements into pgfleet_extensions only", async () => {
+    const ok = await script(
+      "-- pgfleet: admin\nCREATE EXTENSION IF NOT EXISTS citext;\nCREATE EXTENSION IF NOT EXISTS ltree SCHEMA pgfleet_extensions;\n" +
+        "ALTER EXTENSION citext UPDATE;\nDROP EXTENSION IF EXISTS hstore CASCADE;\n",
+    );
+    expect(projectAdminProblems(ok, true)).toEqual([]);
+    expect(projectAdminProblems(ok, false)).toEqual([
+      '010_x.sql is marked "-- pgfleet: admin", but migrations run as the project\'s own role, never as the admin; ' +
+        "to run its extension statements as the admin (in schema pgfleet_extensions), set pgfleet:migrations.allowAdmin",
+    ]);
+    const bad = await script(
+      "-- pgfleet: admin\nCREATE EXTENSION citext;\nDROP EXTENSION hstore;\nCREATE EXTENSION IF NOT EXISTS cube SCHEMA public;\nGRANT CREATE ON SCHEMA public TO PUBLIC;\n",
+    );
+    expect(projectAdminProblems(bad, true)).toEqual([
+      expect.stringContaining(
+        '010_x.sql: on a project database an admin migration holds extension statements only, so the admin runs none of the tenant\'s code: move "GRANT CREATE ON SCHEMA public TO PUBLIC"',
+      ),
+      expect.stringContaining("010_x.sql: CREATE EXTENSION citext must say IF NOT EXISTS"),
+      expect.stringContaining("010_x.sql: DROP EXTENSION hstore must say IF EXISTS"),
+      expect.stringContaining('010_x.sql: CREATE EXTENSION cube names schema "public"'),
+    ]);
+    const plain = await script("CREATE TABLE t (id int);\n");
+    expect(projectAdminProblems(plain, false)).toEqual([]);
   });
 });
 
