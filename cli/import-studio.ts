@@ -5,7 +5,10 @@
  * (provider/adoption.ts). Each entry's name, database name and ref are checked with the naming
  * rules (core/naming.ts) first; an invalid one is reported with its error code and not written;
  * the stack file is written only when the whole config it would hold is valid
- * (core/config.ts). No server is contacted: `preview` reports a database that does not exist.
+ * (core/config.ts). With an admin connection (`--server-url`, PGFLEET_ADMIN_URL or the running
+ * embedded server), each database is looked up on the server first, so one that does not exist
+ * is reported (DATABASE_NOT_FOUND) and not written, and the next `up` adopts the others in one
+ * pass; without one, `preview` reports it.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -15,9 +18,10 @@ import { errorText } from "../core/errors";
 import { projectRefProblem, roleNameFor, roleNameProblems, validateDatabaseName } from "../core/naming";
 import { quoted } from "../core/printable";
 import { REPO_ROOT } from "../scripts/lib/paths";
-import { commandOptions, UsageError } from "./options";
+import { parseServerUrl, withClient } from "../db/client";
+import { commandAdminUrl, commandOptions, UsageError } from "./options";
 
-export const HELP = `usage: pgfleet import-studio <projects.json> --stack <name> [--server <name>] [--file <path>]
+export const HELP = `usage: pgfleet import-studio <projects.json> --stack <name> [--server <name>] [--server-url <url>] [--file <path>]
 
 Writes the projects of Supabase Studio's project store (PROJECT_STORE_PATH, by default
 .kiro/data/projects.json: a list of projects, or { "projects": [...] }) into the stack's
@@ -25,11 +29,17 @@ pgfleet:projects, each with its name, databaseName, ref and adopt: true, so the 
 adopts each existing database and gives it a login role of pgfleet's (no clone, no drop). Each
 entry is checked first: an invalid database name or ref is reported with its error code
 (INVALID_DATABASE_NAME) and not written; a database the stack has already is left as it is.
+With an admin connection to the server, each database is looked up first: one that does not
+exist is reported (DATABASE_NOT_FOUND) and not written, so the next up adopts the others in one
+pass; without one, the next preview reports it.
 Connection strings in the store are not read. The rest of the stack file stays as it was,
 comments included (but those of a pgfleet:projects written on one line).
 
   --stack <name>    the stack (required)
   --server <name>   the stack's server the databases are on (default: the stack's only server)
+  --server-url <url>
+                    an admin connection to that server, to look the databases up; default
+                    PGFLEET_ADMIN_URL, else the running embedded server, else none (not looked up)
   --file <path>     the stack file (default stacks/Pulumi.<stack>.yaml of this checkout)
 
 Exit codes: 0 every entry written or already there, 1 some entries not written (the others are),
@@ -38,6 +48,7 @@ Exit codes: 0 every entry written or already there, 1 some entries not written (
 const OPTIONS = {
   stack: { type: "string", short: "s" },
   server: { type: "string" },
+  "server-url": { type: "string" },
   file: { type: "string" },
 } as const;
 
@@ -76,7 +87,13 @@ function storeProjects(raw: unknown, file: string): StudioProject[] {
 export function importEntries(
   store: StudioProject[],
   existing: ProjectEntry[],
-  options: { server?: string; reserved?: string[]; source: string },
+  options: {
+    server?: string;
+    reserved?: string[];
+    source: string;
+    /** The databases of the server, when it was looked up: a database not among them is not written. */
+    onServer?: ReadonlySet<string>;
+  },
 ): { entries: ProjectEntry[]; lines: ImportLine[] } {
   const entries: ProjectEntry[] = [];
   const lines: ImportLine[] = [];
@@ -102,6 +119,8 @@ export function importEntries(
     if (problems.length > 0) return refuse(problems.map((x) => `[${x.code}] ${x.message}`).join("; "));
     const refProblem = p.ref === undefined ? undefined : projectRefProblem(p.ref);
     if (refProblem) return refuse(refProblem);
+    if (options.onServer && !options.onServer.has(db))
+      return refuse(`[DATABASE_NOT_FOUND] database ${quoted(db)} does not exist on the server`);
     const same = taken.findIndex((e) => e.databaseName === db);
     if (same >= 0) {
       if (same < existing.length)
@@ -193,6 +212,14 @@ export function withProjects(
   return [...lines.slice(0, at), ...block, ...lines.slice(stop)].join("\n");
 }
 
+/** The names of the databases on the server `url` connects to as the admin. */
+async function databasesOn(url: string): Promise<Set<string>> {
+  return withClient(parseServerUrl(url), undefined, async (c) => {
+    const r = await c.query<{ datname: string }>("SELECT datname FROM pg_database");
+    return new Set(r.rows.map((row) => row.datname));
+  });
+}
+
 interface YamlModule {
   load(text: string): unknown;
   dump(value: unknown, options?: Record<string, unknown>): string;
@@ -240,7 +267,17 @@ export async function run(args: string[]): Promise<number> {
   const projectsKey = `${CONFIG_NAMESPACE}:projects`;
   const existing = Array.isArray(config[projectsKey]) ? (config[projectsKey] as ProjectEntry[]) : [];
   const reserved = config[`${CONFIG_NAMESPACE}:reservedNames`];
+  let onServer: Set<string> | undefined;
+  const admin = await commandAdminUrl(o["server-url"]);
+  if (admin) {
+    try {
+      onServer = await databasesOn(admin.url);
+    } catch (err) {
+      return fail(`cannot look the databases up on the server (${admin.source}): ${errorText(err)}`);
+    }
+  }
   const { entries, lines } = importEntries(store, existing, {
+    onServer,
     server: o.server,
     reserved: Array.isArray(reserved) ? reserved.filter((r): r is string => typeof r === "string") : [],
     source: path.basename(o.store),
@@ -253,6 +290,10 @@ export async function run(args: string[]): Promise<number> {
   );
   const parsed = parseStackConfig(raw);
   for (const line of lines) console.log(`  ${line.mark} ${line.text}`);
+  if (!onServer)
+    console.log(
+      "  (no admin connection: the databases were not looked up; the next preview reports one that does not exist)",
+    );
   if (!parsed.ok)
     return fail(`the stack's config would not be valid:\n${formatConfigProblems(parsed.problems)}\n`);
   const refused = lines.filter((l) => l.mark === "✗").length;

@@ -3,8 +3,11 @@
  * temp stack's file, then the repository's program (index.ts) adopts the existing databases
  * through the real Pulumi engine against the real server: rows untouched, pgfleet's mark
  * written, a login role of pgfleet's (an existing one with dangerous attributes reduced), PUBLIC
- * closed; a database that does not exist is reported at preview and at up, never created; a
- * second up changes nothing; destroying keeps the data under the default deletion policy.
+ * closed. import-studio looks the databases up on the server (the test server's admin URL), so a
+ * missing database is reported with DATABASE_NOT_FOUND and an invalid name with
+ * INVALID_DATABASE_NAME, neither written, and the next up adopts the others in one pass; a second
+ * up changes nothing; destroying keeps the data under the default deletion policy. (Without an
+ * admin connection the preview reports a missing database: test/e2e/adopt-database.test.ts.)
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -98,21 +101,31 @@ describe("import-studio: Studio's databases adopted in place", () => {
     });
   });
 
-  it("writes the valid entries with adopt and reports the invalid one with its seed error code", async () => {
+  it("writes the entries whose databases exist, with adopt; reports the missing and the invalid one with their seed error codes", async () => {
     const { code, out } = await capture(() =>
-      importStudio([storeFile, "--stack", stack.stack, "--file", stackFile()]),
+      importStudio([
+        storeFile,
+        "--stack",
+        stack.stack,
+        "--file",
+        stackFile(),
+        "--server-url",
+        server.adminUrl(),
+      ]),
     );
     expect(code).toBe(1);
+    expect(out).toContain(
+      `projects.json[3] "Delta": [DATABASE_NOT_FOUND] database "${missing}" does not exist on the server: not written`,
+    );
     expect(out).toMatch(
       /projects\.json\[4\] "Bad": \[INVALID_DATABASE_NAME\] database name "Bad-Name".*not written/,
     );
-    expect(out).toContain("4 project(s) written");
+    expect(out).toContain("3 project(s) written");
     expect(out).not.toContain("secret");
     expect(stackProjects()).toEqual([
       { name: "Alpha", databaseName: names[0], ref: "alpharef0001", adopt: true },
       { name: "Beta", databaseName: names[1], ref: "betaref00002", adopt: true },
       { name: "Gamma", databaseName: names[2], ref: "gammaref0003", adopt: true },
-      { name: "Delta", databaseName: missing, ref: "deltaref0004", adopt: true },
     ]);
     // The rest of the stack file is as it was.
     const config = (yaml.load(fs.readFileSync(stackFile(), "utf8")) as { config: Record<string, unknown> })
@@ -124,29 +137,13 @@ describe("import-studio: Studio's databases adopted in place", () => {
       importStudio([storeFile, "--stack", stack.stack, "--file", stackFile()]),
     );
     expect(again.out).toContain(`database ${names[0]} is already in the stack`);
-    expect(stackProjects()).toHaveLength(4);
+    expect(stackProjects()).toHaveLength(3);
   });
 
-  it("reports the missing database at preview and at up, naming project and database, and creates nothing", async () => {
-    const preview = await stack.preview({ expectFailure: true, json: false });
-    const said = preview.result.stdout + preview.result.stderr;
-    expect(said).toMatch(
-      new RegExp(
-        `\\[DATABASE_NOT_FOUND\\] project "Delta": adopt is set, but database "${missing}" does not exist`,
-      ),
-    );
-    const up = await stack.up({ expectFailure: true });
-    expect(up.stdout + up.stderr).toContain(`[DATABASE_NOT_FOUND] project "Delta"`);
-    expect(await server.databaseExists(missing)).toBe(false);
-    for (const db of names) expect(await rowsOf(db)).toHaveLength(3);
-  });
-
-  it("adopts the existing databases in place: rows untouched, marked, closed to PUBLIC, a role of pgfleet's", async () => {
-    // The user takes the missing project out of the stack; the others are adopted.
-    stack.setConfig(
-      fleetConfig(template, stackProjects().filter((p) => p.databaseName !== missing) as never),
-    );
+  it("one up adopts the existing databases in place: rows untouched, marked, closed to PUBLIC, a role of pgfleet's", async () => {
+    // The stack file exactly as import-studio wrote it.
     await stack.up();
+    expect(await server.databaseExists(missing)).toBe(false);
     const out = (await stack.outputs(true)).projects as Record<string, ProjectApiResponse>;
     const admin = decodeURIComponent(new URL(process.env.PGFLEET_ADMIN_URL!).username);
     for (const [i, db] of names.entries()) {

@@ -39,6 +39,21 @@ describe("importEntries", () => {
     expect(refused[4]).toMatch(/missing: the project's name/);
   });
 
+  it("with the server's databases looked up, refuses one that does not exist with DATABASE_NOT_FOUND", () => {
+    const { entries, lines } = importEntries(
+      [
+        { name: "Here", database_name: "here_db" },
+        { name: "Gone", database_name: "gone_db" },
+      ],
+      [],
+      { source, onServer: new Set(["postgres", "here_db"]) },
+    );
+    expect(entries.map((e) => e.databaseName)).toEqual(["here_db"]);
+    expect(lines.filter((l) => l.mark === "✗").map((l) => l.text)).toEqual([
+      'projects.json[1] "Gone": [DATABASE_NOT_FOUND] database "gone_db" does not exist on the server: not written',
+    ]);
+  });
+
   it("leaves a database the stack has already as it is, and refuses a ref or key the stack uses", () => {
     const existing = [{ name: "Old", databaseName: "old_db", ref: "taken" }];
     const { entries, lines } = importEntries(
