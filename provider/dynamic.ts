@@ -74,26 +74,22 @@ const PROVIDER_KEY = "__provider";
 
 /**
  * `configure` as stored: runs in the provider process, never in the program, whose folder is the
- * working directory. pgfleet is the program's own package when the nearest package.json at or
- * above that folder is pgfleet's checkout (its source, loaded through the checkout's tsx), else
- * the pgfleet the program installed, found as Node.js resolves `pgfleet` from there (its compiled
- * `pgfleet/provider-runtime`): a file of the user's named provider/runtime.ts, or a checkout in
- * a parent folder of a program with a package.json of its own, is never loaded. runtime.ts then
- * installs the operations, told which pgfleet version wrote the text. When pgfleet cannot be
- * loaded, every operation fails with the reason (the provider process would otherwise skip a
- * missing `check` or `diff` without a word). Kept on few, short lines: the text is stored twice
- * per resource.
+ * working directory. It loads `pgfleet/provider-runtime` as Node.js resolves it from there: the
+ * pgfleet the program installed (its node_modules, or a workspace's above it), or, when the
+ * program's own package is pgfleet's checkout, the checkout itself (a package resolves its own
+ * name). provider/runtime-entry.js then loads the compiled runtime, or the checkout's source with
+ * tsx. A file of the user's named provider/runtime.ts, or a checkout in a parent folder of a
+ * program with a package.json of its own, is never loaded. runtime.ts installs the operations,
+ * told which pgfleet version wrote the text. When pgfleet cannot be loaded, every operation fails
+ * with the reason (the provider process would otherwise skip a missing `check` or `diff` without a
+ * word). Stored twice per resource, as JSON that escapes `"`, `<`, `>` and `&`: written without them.
  */
 const CONFIGURE = [
-  "async function(){try{",
-  'const{dirname:up,join}=require("path"),ex=require("fs").existsSync,cwd=process.cwd();',
-  'let d=cwd,rt;while(!ex(join(d,"package.json"))&&d!==up(d))d=up(d);',
-  'if(ex(join(d,"provider","runtime.ts"))&&require(join(d,"package.json")).name==="pgfleet"){',
-  'require(require.resolve("tsx/cjs",{paths:[d]}));rt=join(d,"provider","runtime")}',
-  'else try{rt=require.resolve("pgfleet/provider-runtime",{paths:[cwd]})}',
-  "catch(e){throw new Error(`pgfleet is not installed for the program in ${cwd}: ${e.message}`)}",
-  "require(rt).install(this,this.pgfleetModule,this.pgfleetVersion);",
-  `}catch(err){for(const op of${JSON.stringify(OPERATIONS)})this[op]=()=>Promise.reject(err);}}`,
+  "async function(){var t=this,c=process.cwd();try{var r;",
+  "try{r=require('module').createRequire(c+'/-').resolve('pgfleet/provider-runtime')}",
+  "catch(e){throw new Error('pgfleet is not installed for the program in '+c+': '+e.message)}",
+  "require(r).install(t,t.pgfleetModule,t.pgfleetVersion)}",
+  `catch(err){${JSON.stringify(OPERATIONS).replace(/"/g, "'")}.forEach(function(o){t[o]=function(){return Promise.reject(err)}})}}`,
 ].join("");
 
 /**
@@ -104,8 +100,8 @@ const CONFIGURE = [
  */
 export function providerModuleText(moduleName: ProviderModule, version: string = PGFLEET_VERSION): string {
   return (
-    `exports.handler=()=>({pgfleetModule:${JSON.stringify(moduleName)},` +
-    `pgfleetVersion:${JSON.stringify(version)},configure:${CONFIGURE}});`
+    `exports.handler=function(){return{pgfleetModule:'${moduleName}',` +
+    `pgfleetVersion:'${version.replace(/[^\w.+-]/g, "")}',configure:${CONFIGURE}}};`
   );
 }
 
