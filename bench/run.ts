@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations|scale]`: the benchmark of
+ * `npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations|scale|clones]`: the benchmark of
  * issues 8, 17 and 19. Not part of `npm test`. Writes bench/results.md (`--only migrations`, `--only
  * scale`: that section alone, the rest of the file kept).
  *
@@ -16,7 +16,10 @@
  *     raw loop, and the no-op `preview` of 200 projects with 20 applied migrations against one without;
  *  5. fleet scale (bench/scale.ts), only with `--only scale` (it grows fleets to 1,000 projects
  *     under two state backends, well over an hour on 2 cores): adding 100 projects to fleets of
- *     100, 500 and 1,000 against the raw loop, no-op `preview` and state per project at each size.
+ *     100, 500 and 1,000 against the raw loop, no-op `preview` and state per project at each size;
+ *  6. clones of big templates (bench/clones.ts), only with `--only clones` (as root, on a
+ *     PostgreSQL 18 server on a loop-mounted XFS image): `up` of 50 projects from a 1 GB template
+ *     with clone against the same from 8 MB and against PostgreSQL 15's FILE_COPY raw loop.
  * Pulumi's own floor (bench/floor.ts: the same shape of program with a dynamic provider that does
  * no I/O) runs beside pgfleet: a fresh-stack `up` + `destroy` per N right after pgfleet's cycles
  * on the 8 MB template, and its no-op `preview` in the slope, alternating with pgfleet's.
@@ -46,6 +49,8 @@ import { benchMigrations, type MigrationPlan } from "./migrations";
 import { MIGRATIONS_HEADING, renderMigrations } from "./migrations-report";
 import { benchScale, type ScalePlan, type ScaleResults } from "./scale";
 import { SCALE_HEADING, renderScale } from "./scale-report";
+import { benchClones, type ClonePlan } from "./clones";
+import { CLONES_HEADING, renderClones } from "./clones-report";
 import { spliceSection, type SectionRun } from "./sections";
 import { formatMs, nowMs, sample, timed, type Sample } from "./stats";
 import { createTemplate, dropBenchDatabase, dropLeftovers, type BenchTemplate } from "./templates";
@@ -64,6 +69,9 @@ interface Plan {
   scale: ScalePlan;
   /** Only the fleet-scale cases (part 5). */
   onlyScale: boolean;
+  clones: ClonePlan;
+  /** Only the clones of big templates (part 6). */
+  onlyClones: boolean;
 }
 
 const STRATEGIES = CLONE_STRATEGIES;
@@ -82,12 +90,12 @@ function planFrom(argv: string[]): Plan {
   });
   if (values.help) {
     console.log(
-      "usage: npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations|scale]   (writes bench/results.md)",
+      "usage: npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations|scale|clones]   (writes bench/results.md)",
     );
     process.exit(0);
   }
-  if (values.only !== undefined && values.only !== "migrations" && values.only !== "scale")
-    throw new Error(`--only must be "migrations" or "scale", got ${values.only}`);
+  if (values.only !== undefined && !["migrations", "scale", "clones"].includes(values.only))
+    throw new Error(`--only must be "migrations", "scale" or "clones", got ${values.only}`);
   const quick = !!values.quick;
   const plan: Plan = quick
     ? {
@@ -102,6 +110,8 @@ function planFrom(argv: string[]): Plan {
         onlyMigrations: false,
         scale: { sizes: [10, 20], add: 10, backends: ["file", "postgres"] },
         onlyScale: false,
+        clones: { projects: 5, bigBytes: 100 * MB },
+        onlyClones: false,
       }
     : {
         mode: "full",
@@ -115,9 +125,12 @@ function planFrom(argv: string[]): Plan {
         onlyMigrations: false,
         scale: { sizes: [100, 500, 1000], add: 100, backends: ["file", "postgres"] },
         onlyScale: false,
+        clones: { projects: 50, bigBytes: 1024 * MB },
+        onlyClones: false,
       };
   plan.onlyMigrations = values.only === "migrations";
   plan.onlyScale = values.only === "scale";
+  plan.onlyClones = values.only === "clones";
   if (values.repeats !== undefined) {
     const n = Number(values.repeats);
     if (!Number.isInteger(n) || n < 1)
@@ -169,9 +182,11 @@ async function main(): Promise<void> {
   log(
     plan.onlyMigrations
       ? `${plan.mode} run of the migrations only: ${plan.migrations.projects} projects, ${plan.migrations.repeats} rollout(s), ${plan.migrations.previews} preview pair(s)`
-      : plan.onlyScale
-        ? `${plan.mode} run of the fleet scale only: sizes ${plan.scale.sizes.join(", ")}, +${plan.scale.add} each, backends ${plan.scale.backends.join(", ")}`
-        : `${plan.mode} run: N = ${plan.ns.join(", ")}, ${plan.repeats} repeat(s)`,
+      : plan.onlyClones
+        ? `${plan.mode} run of the clones of big templates only: ${plan.clones.projects} projects, ${formatBytes(plan.clones.bigBytes)} template`
+        : plan.onlyScale
+          ? `${plan.mode} run of the fleet scale only: sizes ${plan.scale.sizes.join(", ")}, +${plan.scale.add} each, backends ${plan.scale.backends.join(", ")}`
+          : `${plan.mode} run: N = ${plan.ns.join(", ")}, ${plan.repeats} repeat(s)`,
   );
 
   // The server and the toolchain, as the test suite's global setup does.
@@ -216,6 +231,12 @@ async function main(): Promise<void> {
     if (plan.onlyMigrations) {
       await benchMigrations(plan.migrations, log, (m) =>
         writeSection("migrations", MIGRATIONS_HEADING, (run) => renderMigrations(m, run)),
+      );
+      return;
+    }
+    if (plan.onlyClones) {
+      await benchClones(plan.clones, log, (results) =>
+        writeSection("clones", CLONES_HEADING, (run) => renderClones(results, run)),
       );
       return;
     }
