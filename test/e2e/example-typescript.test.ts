@@ -8,6 +8,7 @@
  * `destroy` drops them.
  */
 import { spawn } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -84,15 +85,20 @@ function userEnv(): NodeJS.ProcessEnv {
 }
 
 /**
- * A lockfile for the example that pins every package the repository's own lockfile has to the
- * same version, so `npm install --offline` finds each one in the cache `npm ci` filled (a range
- * would pick the newest version the cached package lists name, which may never have been
- * downloaded). npm drops the entries the example does not use.
+ * A lockfile for the example, so that `npm install --offline` needs nothing but the cache `npm ci`
+ * filled: every package the repository's lockfile has, at the same version (npm drops those the
+ * example does not use), and pgfleet from the tarball. Without it npm resolves the ranges and
+ * pgfleet's peers from the registry's full package documents, which `npm ci` never fetches, and
+ * may pick versions it never downloaded.
  */
-function seedLockfile(app: string): void {
+function seedLockfile(app: string, tarball: string): void {
   const repoLock = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package-lock.json"), "utf8")) as {
     packages: Record<string, Record<string, unknown>>;
   };
+  const own = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
   const pkg = JSON.parse(fs.readFileSync(path.join(app, "package.json"), "utf8")) as Record<string, unknown>;
   const packages: Record<string, unknown> = {
     "": { name: pkg.name, dependencies: pkg.dependencies, devDependencies: pkg.devDependencies },
@@ -102,6 +108,18 @@ function seedLockfile(app: string): void {
     const { dev: _dev, peer: _peer, optional: _optional, devOptional: _devOptional, ...rest } = entry;
     packages[key] = rest;
   }
+  const integrity = `sha512-${crypto.createHash("sha512").update(fs.readFileSync(tarball)).digest("base64")}`;
+  packages["node_modules/pgfleet"] = {
+    version: own.version,
+    resolved: `file:${path.basename(tarball)}`,
+    integrity,
+    ...Object.fromEntries(
+      ["license", "dependencies", "peerDependencies", "peerDependenciesMeta", "bin", "engines"].map((k) => [
+        k,
+        own[k],
+      ]),
+    ),
+  };
   fs.writeFileSync(
     path.join(app, "package-lock.json"),
     `${JSON.stringify({ name: pkg.name, lockfileVersion: 3, requires: true, packages }, null, 2)}\n`,
@@ -153,7 +171,7 @@ describe("examples/typescript with the packed package, outside the checkout", ()
       filter: (src) => !/(^|\/)(node_modules|package-lock\.json|pgfleet\.tgz)$/.test(src),
     });
     fs.copyFileSync(tarball, path.join(app, "pgfleet.tgz"));
-    seedLockfile(app);
+    seedLockfile(app, path.join(app, "pgfleet.tgz"));
     await ok("npm", ["install", "--offline", "--no-audit", "--no-fund"], app, env);
 
     template = await createScratchDatabase("example_tpl", TEMPLATE_SQL);
