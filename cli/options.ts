@@ -88,10 +88,13 @@ export function commandOptions<O extends Record<string, OptionSpec>, R extends o
 
 /** The running dev embedded server's admin URL, when this is a pgfleet checkout and it runs. */
 async function runningEmbeddedUrl(): Promise<string | undefined> {
-  type Embedded = typeof import("../scripts/lib/embedded-postgres");
+  // scripts/lib/embedded-postgres.ts's, typed here so the installed package's build (which has
+  // no scripts/) does not take that module in.
+  type Embedded = { runningUrl(): Promise<string | undefined> };
   let embedded: Embedded;
   try {
-    // Loaded only here: a runner image carries no scripts/ (and needs none with --server-url).
+    // Loaded only here: a runner image or an installed package carries no scripts/ (and needs none
+    // with --server-url or PGFLEET_ADMIN_URL).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     embedded = require("../scripts/lib/embedded-postgres") as Embedded;
   } catch {

@@ -225,8 +225,12 @@ export class BackupSchedule extends ComponentResource {
   public readonly destination: pulumi.Output<string>;
   /** The `BackupPlan` child. */
   public readonly plan: BackupPlan;
-  /** The runner container, when `docker` is set. */
-  public readonly container?: docker.Container;
+  /**
+   * The runner container, when `docker` is set: a `@pulumi/docker` `Container`. Typed as a custom
+   * resource so that pgfleet's declarations need no `@pulumi/docker` (an optional peer) in programs
+   * without one; where it is installed, `schedule.container as docker.Container` gives its outputs.
+   */
+  public readonly container?: pulumi.CustomResource;
 
   constructor(name: string, args: BackupScheduleArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pgfleet:index:BackupSchedule", name, {}, opts);

@@ -62,7 +62,8 @@ function rewriteImports(source: string): string {
   });
 }
 
-function toolchainFromEnv(): Toolchain | undefined {
+/** The toolchain the global setup found (PGFLEET_TOOLCHAIN_PATH), for CLI calls of a test worker. */
+export function toolchainFromEnv(): Toolchain | undefined {
   const p = process.env.PGFLEET_TOOLCHAIN_PATH;
   return p ? { path: p.split(":"), version: "", source: "cache" } : undefined;
 }
