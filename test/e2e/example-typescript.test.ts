@@ -214,9 +214,15 @@ describe("examples/typescript with the packed package, outside the checkout", ()
     const files = packed.files.map((f) => f.path);
     for (const f of ["package.json", "bin/pgfleet.js", "dist/library.js", "dist/library.d.ts"])
       expect(files).toContain(f);
-    for (const f of ["dist/provider/runtime.js", "dist/cli/backup.js"]) expect(files).toContain(f);
+    for (const f of ["dist/provider/runtime.js", "provider/runtime-entry.js", "dist/cli/backup.js"])
+      expect(files).toContain(f);
     expect(
-      files.filter((f) => !/^(package\.json|README\.md|bin\/pgfleet\.js|dist\/.+\.(js|d\.ts))$/.test(f)),
+      files.filter(
+        (f) =>
+          !/^(package\.json|README\.md|bin\/pgfleet\.js|provider\/runtime-entry\.js|dist\/.+\.(js|d\.ts))$/.test(
+            f,
+          ),
+      ),
     ).toEqual([]);
     expect(files.filter((f) => /^dist\/(scripts|test|bench)\//.test(f))).toEqual([]);
   });
@@ -292,7 +298,7 @@ describe("examples/typescript with the packed package, outside the checkout", ()
       }
     ).deployment.resources!.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/pgfleet:"));
     expect(providers.length).toBeGreaterThanOrEqual(5);
-    for (const r of providers) expect(r.inputs?.__provider).toContain(`pgfleetVersion:"${packed.version}"`);
+    for (const r of providers) expect(r.inputs?.__provider).toContain(`pgfleetVersion:'${packed.version}'`);
     const password = adminServer().password;
     if (password) expect(state).not.toContain(password);
 
