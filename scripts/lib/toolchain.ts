@@ -1,6 +1,7 @@
 /**
  * The pinned Pulumi toolchain: the `pulumi` CLI, pgfleet's Node.js language host and the two
- * plugin shims, at the version of the @pulumi/pulumi npm package.
+ * plugin shims, at the version of the @pulumi/pulumi npm package, and the YAML language host
+ * (`pulumi-language-yaml`, the pulumi-yaml version toolchain/yaml/go.mod pins).
  *
  * Order: a `pulumi` on PATH of exactly that version (the official distribution, e.g. from
  * Pulumi's setup action) is used with pgfleet's own language host and shims put before it on
@@ -19,8 +20,26 @@ import * as path from "node:path";
 import { REPO_ROOT, cacheDir } from "./paths";
 
 const TOOLCHAIN_SRC = path.join(REPO_ROOT, "toolchain");
-/** What pgfleet brings besides the CLI: its language host and the two plugin shims. */
-const HOST_BINARIES = ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs", "pulumi-analyzer-policy"];
+/** The YAML language host's module (pulumi-yaml's host, with the Pulumi SDK it was released against). */
+const YAML_SRC = path.join(TOOLCHAIN_SRC, "yaml");
+
+/** The pulumi-yaml version toolchain/yaml/go.mod requires. */
+function yamlVersion(): string {
+  const goMod = fs.readFileSync(path.join(YAML_SRC, "go.mod"), "utf8");
+  const m = /github\.com\/pulumi\/pulumi-yaml (v\S+)/.exec(goMod);
+  if (!m) throw new Error("toolchain/yaml/go.mod must require github.com/pulumi/pulumi-yaml");
+  return m[1];
+}
+/**
+ * What pgfleet brings besides the CLI: its language host, the YAML language host (built from the
+ * pulumi-yaml module in toolchain/yaml/) and the two plugin shims.
+ */
+const HOST_BINARIES = [
+  "pulumi-language-nodejs",
+  "pulumi-language-yaml",
+  "pulumi-resource-pulumi-nodejs",
+  "pulumi-analyzer-policy",
+];
 const BINARIES = ["pulumi", ...HOST_BINARIES];
 
 export interface Toolchain {
@@ -109,7 +128,7 @@ function reusableCli(version: string, key: string, exclude: string): string | un
   for (const name of fs.readdirSync(root)) {
     const dir = path.join(root, name);
     if (dir === exclude || !name.startsWith(`pulumi-${version}-`) || name.includes(".tmp-")) continue;
-    if (!isComplete(dir)) continue;
+    if (!isComplete(dir, ["pulumi"])) continue;
     const bin = path.join(dir, "bin", "pulumi");
     const keyFile = path.join(dir, "cli-key");
     if (fs.existsSync(keyFile)) {
@@ -154,13 +173,29 @@ function build(dir: string, version: string, log: (line: string) => void, withCl
   fs.mkdirSync(path.join(tmp, "bin"), { recursive: true });
   const ldflags = `-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${version}`;
   const goEnv = { ...process.env, GOFLAGS: "-mod=readonly", CGO_ENABLED: "0" };
-  const targets: Array<[string, string]> = [
-    ...(withCli ? [["pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"] as [string, string]] : []),
-    ["pulumi-language-nodejs", "./cmd/pulumi-language-nodejs"],
+  // [binary, package, module folder, ldflags]
+  const targets: Array<[string, string, string, string]> = [
+    ...(withCli
+      ? [
+          ["pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", TOOLCHAIN_SRC, ldflags] as [
+            string,
+            string,
+            string,
+            string,
+          ],
+        ]
+      : []),
+    ["pulumi-language-nodejs", "./cmd/pulumi-language-nodejs", TOOLCHAIN_SRC, ldflags],
+    [
+      "pulumi-language-yaml",
+      "./cmd/pulumi-language-yaml",
+      YAML_SRC,
+      `-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=${yamlVersion()}`,
+    ],
   ];
   const key = cliKey();
   const cli = reusableCli(version, key, dir);
-  for (const [name, pkg] of targets) {
+  for (const [name, pkg, cwd, flags] of targets) {
     if (name === "pulumi" && cli) {
       fs.copyFileSync(cli, path.join(tmp, "bin", name));
       fs.chmodSync(path.join(tmp, "bin", name), 0o755);
@@ -169,8 +204,8 @@ function build(dir: string, version: string, log: (line: string) => void, withCl
     }
     const started = Date.now();
     log(`building ${name} ${version} with ${go} (first run on this machine only; the CLI takes minutes)…`);
-    execFileSync(go, ["build", "-trimpath", "-ldflags", ldflags, "-o", path.join(tmp, "bin", name), pkg], {
-      cwd: TOOLCHAIN_SRC,
+    execFileSync(go, ["build", "-trimpath", "-ldflags", flags, "-o", path.join(tmp, "bin", name), pkg], {
+      cwd,
       env: goEnv,
       stdio: ["ignore", "inherit", "inherit"],
     });
