@@ -1,0 +1,159 @@
+/**
+ * examples/yaml through the real engine: a Pulumi YAML program (the toolchain's YAML language
+ * host) declares two `pgfleet:index:ProjectDatabase` resources after `pulumi package add` of
+ * pgfleet's provider plugin (plugin/, run by pgfleet's Node.js language host); up creates the
+ * databases and roles on the real server, a preview shows no changes, destroy drops them. The
+ * admin URL is a secret config value; no secret is in the state file in plain text.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../../scripts/lib/paths";
+import { changedSteps, TestStack } from "../support/pulumi";
+import {
+  adminServer,
+  adminUrl,
+  databaseExists,
+  roleExists,
+  withAdmin,
+  withConnection,
+} from "../support/postgres";
+
+const EXAMPLE = path.join(REPO_ROOT, "examples", "yaml", "Pulumi.yaml");
+const PROJECT = "pgfleet-yaml";
+
+/** A YAML project in a TestStack's folder: the example's Pulumi.yaml (or `yaml`) replaces the generated one. */
+async function yamlStack(label: string, yaml = fs.readFileSync(EXAMPLE, "utf8")): Promise<TestStack> {
+  // The YAML host caches the plugin's schema beside the plugin folder, renewed only when the
+  // folder itself changes: drop it so the run loads the schema of the source under test.
+  fs.rmSync(path.join(REPO_ROOT, "schema-pgfleet.json"), { force: true });
+  const stack = await TestStack.create({ project: PROJECT, label, secrets: { adminUrl: adminUrl() } });
+  fs.writeFileSync(path.join(stack.dir, "Pulumi.yaml"), yaml);
+  fs.rmSync(path.join(stack.dir, "index.ts"), { force: true });
+  const add = await stack.run(["package", "add", path.join(REPO_ROOT, "plugin")]);
+  if (add.code !== 0) throw new Error(`pulumi package add failed:\n${add.stdout}\n${add.stderr}`);
+  return stack;
+}
+
+describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's provider plugin", () => {
+  const stacks: TestStack[] = [];
+  afterAll(async () => {
+    for (const s of stacks) await s.dispose();
+  });
+
+  it("package add records the plugin; up creates both projects, preview shows no changes, destroy drops them", async () => {
+    const stack = await yamlStack("example-yaml");
+    stacks.push(stack);
+    const project = fs.readFileSync(path.join(stack.dir, "Pulumi.yaml"), "utf8");
+    expect(project).toMatch(/^packages:\n {2}pgfleet: .*plugin$/m);
+
+    const up = await stack.up();
+    expect(up.stdout).toContain("pgfleet:index:ProjectDatabase");
+    const outputs = await stack.outputs(true);
+    const billing = String(outputs.billingDatabase);
+    expect(billing).toMatch(/^billing_[a-z0-9]+$/);
+    expect(outputs.billingRole).toBe(`${billing}_owner`);
+    expect(outputs.analyticsDatabase).toBe("yaml_analytics");
+    expect(outputs.analyticsRef).toMatch(/^[a-z0-9]{12}$/);
+
+    // Databases, roles and settings on the server.
+    expect(await databaseExists(billing)).toBe(true);
+    expect(await databaseExists("yaml_analytics")).toBe(true);
+    expect(await roleExists(`${billing}_owner`)).toBe(true);
+    expect(await roleExists("yaml_analytics_owner")).toBe(true);
+    const role = await withAdmin((c) =>
+      c.query<{ rolconnlimit: number; rolcanlogin: boolean; rolsuper: boolean }>(
+        "SELECT rolconnlimit, rolcanlogin, rolsuper FROM pg_roles WHERE rolname = $1",
+        [`${billing}_owner`],
+      ),
+    );
+    expect(role.rows[0]).toEqual({ rolconnlimit: 10, rolcanlogin: true, rolsuper: false });
+    const ext = await withAdmin(
+      (c) => c.query("SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto'"),
+      "yaml_analytics",
+    );
+    expect(ext.rows.length).toBe(1);
+
+    // The connection string logs in as the project's role, into its database.
+    const who = await withConnection(String(outputs.billingConnection), async (c) => {
+      const r = await c.query<{ user: string; db: string }>(
+        "SELECT current_user AS user, current_database() AS db",
+      );
+      return r.rows[0];
+    });
+    expect(who).toEqual({ user: `${billing}_owner`, db: billing });
+
+    // No secret in plain text in the state file: the admin password, the role's password, the
+    // connection string; they are stored as ciphertext.
+    const state = stack.stateFileText();
+    const rolePassword = new URL(String(outputs.billingConnection)).password;
+    expect(rolePassword.length).toBeGreaterThan(10);
+    for (const secret of [
+      adminServer().password!,
+      decodeURIComponent(rolePassword),
+      String(outputs.billingConnection),
+    ]) {
+      expect(state).not.toContain(secret);
+    }
+    const resources = (
+      JSON.parse(state) as {
+        checkpoint: {
+          latest: {
+            resources: Array<{
+              type: string;
+              inputs?: Record<string, unknown>;
+              outputs?: Record<string, unknown>;
+            }>;
+          };
+        };
+      }
+    ).checkpoint.latest.resources.filter((r) => r.type === "pgfleet:index:ProjectDatabase");
+    expect(resources).toHaveLength(2);
+    for (const r of resources) {
+      for (const key of ["adminUrl", "server", "password", "connectionString"]) {
+        expect(JSON.stringify(r.outputs?.[key]), key).toContain("ciphertext");
+      }
+      expect(JSON.stringify(r.inputs?.adminUrl)).toContain("ciphertext");
+    }
+
+    // A second preview of the same program changes nothing, nor does one after reading the
+    // databases back from the server (the provider's read).
+    const preview = await stack.preview();
+    expect(changedSteps(preview.json)).toEqual([]);
+    await stack.refresh();
+    expect(changedSteps((await stack.preview()).json)).toEqual([]);
+
+    await stack.destroy();
+    expect(await databaseExists(billing)).toBe(false);
+    expect(await databaseExists("yaml_analytics")).toBe(false);
+    expect(await roleExists(`${billing}_owner`)).toBe(false);
+    expect(await roleExists("yaml_analytics_owner")).toBe(false);
+  });
+
+  it("refuses a bad database name at preview, naming the input and the rule", async () => {
+    const yaml = [
+      `name: ${PROJECT}`,
+      "runtime: yaml",
+      "config:",
+      "  adminUrl:",
+      "    type: string",
+      "    secret: true",
+      "resources:",
+      "  broken:",
+      "    type: pgfleet:index:ProjectDatabase",
+      "    properties:",
+      "      adminUrl: ${adminUrl}",
+      "      displayName: Broken",
+      "      databaseName: Not-A-Name",
+      "",
+    ].join("\n");
+    const stack = await yamlStack("example-yaml-bad", yaml);
+    stacks.push(stack);
+    const preview = await stack.preview({ expectFailure: true, json: false });
+    const text = `${preview.result.stdout}\n${preview.result.stderr}`;
+    expect(text).toContain("property databaseName");
+    expect(text).toContain("[INVALID_DATABASE_NAME]");
+    expect(text).toContain("^[a-z][a-z0-9_]*$");
+    expect(await databaseExists("Not-A-Name")).toBe(false);
+  });
+});
