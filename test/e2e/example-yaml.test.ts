@@ -3,7 +3,8 @@
  * host) declares two `pgfleet:index:ProjectDatabase` resources after `pulumi package add` of
  * pgfleet's provider plugin (plugin/, run by pgfleet's Node.js language host); up creates the
  * databases and roles on the real server, a preview shows no changes, destroy drops them. The
- * admin URL is a secret config value; no secret is in the state file in plain text.
+ * admin URL is a secret config value; no secret is in the state file in plain text. A second
+ * program declares a table's row-level security with `pgfleet:index:RlsTable`.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -13,7 +14,9 @@ import { changedSteps, TestStack } from "../support/pulumi";
 import {
   adminServer,
   adminUrl,
+  createScratchDatabase,
   databaseExists,
+  dropDatabase,
   roleExists,
   withAdmin,
   withConnection,
@@ -22,12 +25,31 @@ import {
 const EXAMPLE = path.join(REPO_ROOT, "examples", "yaml", "Pulumi.yaml");
 const PROJECT = "pgfleet-yaml";
 
+/** The first lines of a YAML program of these tests: the project and its secret adminUrl. */
+const YAML_HEADER = [
+  `name: ${PROJECT}`,
+  "runtime: yaml",
+  "config:",
+  "  adminUrl:",
+  "    type: string",
+  "    secret: true",
+];
+
 /** A YAML project in a TestStack's folder: the example's Pulumi.yaml (or `yaml`) replaces the generated one. */
-async function yamlStack(label: string, yaml = fs.readFileSync(EXAMPLE, "utf8")): Promise<TestStack> {
+async function yamlStack(
+  label: string,
+  yaml = fs.readFileSync(EXAMPLE, "utf8"),
+  config: Record<string, unknown> = {},
+): Promise<TestStack> {
   // The YAML host caches the plugin's schema beside the plugin folder, renewed only when the
   // folder itself changes: drop it so the run loads the schema of the source under test.
   fs.rmSync(path.join(REPO_ROOT, "schema-pgfleet.json"), { force: true });
-  const stack = await TestStack.create({ project: PROJECT, label, secrets: { adminUrl: adminUrl() } });
+  const stack = await TestStack.create({
+    project: PROJECT,
+    label,
+    config,
+    secrets: { adminUrl: adminUrl() },
+  });
   fs.writeFileSync(path.join(stack.dir, "Pulumi.yaml"), yaml);
   fs.rmSync(path.join(stack.dir, "index.ts"), { force: true });
   const add = await stack.run(["package", "add", path.join(REPO_ROOT, "plugin")]);
@@ -37,8 +59,10 @@ async function yamlStack(label: string, yaml = fs.readFileSync(EXAMPLE, "utf8"))
 
 describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's provider plugin", () => {
   const stacks: TestStack[] = [];
+  const templates: string[] = [];
   afterAll(async () => {
     for (const s of stacks) await s.dispose();
+    for (const t of templates) await dropDatabase(t);
   });
 
   it("package add records the plugin; up creates both projects, preview shows no changes, destroy drops them", async () => {
@@ -132,12 +156,7 @@ describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's prov
 
   it("refuses a bad database name at preview, naming the input and the rule", async () => {
     const yaml = [
-      `name: ${PROJECT}`,
-      "runtime: yaml",
-      "config:",
-      "  adminUrl:",
-      "    type: string",
-      "    secret: true",
+      ...YAML_HEADER,
       "resources:",
       "  broken:",
       "    type: pgfleet:index:ProjectDatabase",
@@ -155,5 +174,79 @@ describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's prov
     expect(text).toContain("[INVALID_DATABASE_NAME]");
     expect(text).toContain("^[a-z][a-z0-9_]*$");
     expect(await databaseExists("Not-A-Name")).toBe(false);
+  });
+
+  it("declares row-level security of a project's table with pgfleet:index:RlsTable", async () => {
+    const template = await createScratchDatabase(
+      "yaml_tpl",
+      "CREATE TABLE profiles (id serial PRIMARY KEY, user_id text NOT NULL)",
+    );
+    templates.push(template);
+    const yaml = [
+      ...YAML_HEADER,
+      "  template:",
+      "    type: string",
+      "resources:",
+      "  app:",
+      "    type: pgfleet:index:ProjectDatabase",
+      "    properties:",
+      "      adminUrl: ${adminUrl}",
+      "      displayName: App",
+      "      template: ${template}",
+      "      deletionPolicy: drop",
+      "  profilesRls:",
+      "    type: pgfleet:index:RlsTable",
+      "    properties:",
+      "      adminUrl: ${adminUrl}",
+      "      database: ${app.databaseName}",
+      "      table: profiles",
+      "      force: true",
+      "      policies:",
+      "        - name: own_rows",
+      "          command: ALL",
+      "          using: user_id = current_user",
+      "          withCheck: user_id = current_user",
+      "outputs:",
+      "  database: ${app.databaseName}",
+      "",
+    ].join("\n");
+    const stack = await yamlStack("example-yaml-rls", yaml, { [`${PROJECT}:template`]: template });
+    stacks.push(stack);
+    await stack.up();
+    const database = String((await stack.outputs()).database);
+    const rls = await withAdmin(async (c) => {
+      const table = await c.query<{ relrowsecurity: boolean; relforcerowsecurity: boolean }>(
+        "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'public.profiles'::regclass",
+      );
+      const policies = await c.query<{ policyname: string; cmd: string; qual: string; with_check: string }>(
+        "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE tablename = 'profiles'",
+      );
+      return { table: table.rows[0], policies: policies.rows };
+    }, database);
+    expect(rls.table).toEqual({ relrowsecurity: true, relforcerowsecurity: true });
+    expect(rls.policies).toEqual([
+      {
+        policyname: "own_rows",
+        cmd: "ALL",
+        qual: "(user_id = CURRENT_USER)",
+        with_check: "(user_id = CURRENT_USER)",
+      },
+    ]);
+    expect(stack.stateFileText()).not.toContain(adminServer().password!);
+
+    expect(changedSteps((await stack.preview()).json)).toEqual([]);
+    // A policy dropped by hand is drift: a refresh reads it, the next up puts it back.
+    await withAdmin((c) => c.query("DROP POLICY own_rows ON profiles"), database);
+    await stack.refresh();
+    expect(changedSteps((await stack.preview()).json).map((s) => s.op)).toEqual(["update"]);
+    await stack.up();
+    const restored = await withAdmin(
+      (c) => c.query("SELECT 1 FROM pg_policies WHERE tablename = 'profiles' AND policyname = 'own_rows'"),
+      database,
+    );
+    expect(restored.rows.length).toBe(1);
+
+    await stack.destroy();
+    expect(await databaseExists(database)).toBe(false);
   });
 });

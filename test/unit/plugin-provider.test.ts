@@ -3,13 +3,8 @@
  * wrapped, and the project's stack and key come from the URN as the component derives them.
  */
 import { describe, expect, it } from "vitest";
-import {
-  identityOf,
-  PROJECT_DATABASE_TOKEN,
-  schema,
-  unwrapSecrets,
-  wrapSecrets,
-} from "../../plugin/provider";
+import { PROJECT_DATABASE_TOKEN, RLS_TABLE_TOKEN, schema } from "../../plugin/provider";
+import { identityOf, unwrapSecrets, wrapSecrets } from "../../plugin/wire";
 
 const SIG = "4dabf18193072939515e22adb298388d";
 const SECRET = "1b47061264138c4ac30d75fd1eb44270";
@@ -35,15 +30,16 @@ describe("pgfleet's provider plugin", () => {
     expect(resource.inputProperties.adminUrl.secret).toBe(true);
     expect(resource.properties.connectionString.secret).toBe(true);
     expect(resource.properties.databaseName.secret).toBeUndefined();
+    const rls = spec.resources[RLS_TABLE_TOKEN];
+    expect(rls.inputProperties.adminUrl.secret).toBe(true);
+    expect(rls.requiredInputs).toEqual(["adminUrl", "database", "table", "policies"]);
   });
 
   it("wraps the secret properties for the engine and unwraps what it sends", () => {
-    const wrapped = wrapSecrets({
-      adminUrl: "postgresql://a:b@h:1/p",
-      password: "pw",
-      databaseName: "d",
-      owner: undefined,
-    });
+    const wrapped = wrapSecrets(
+      { adminUrl: "postgresql://a:b@h:1/p", password: "pw", databaseName: "d", owner: undefined },
+      ["adminUrl", "password"],
+    );
     expect(wrapped).toEqual({
       adminUrl: { [SIG]: SECRET, value: "postgresql://a:b@h:1/p" },
       password: { [SIG]: SECRET, value: "pw" },
