@@ -156,6 +156,15 @@ function isComplete(dir: string, binaries: readonly string[] = BINARIES): boolea
   );
 }
 
+/** One binary of the toolchain: its Go package, the module folder it is built in, its version. */
+interface BuildTarget {
+  name: string;
+  pkg: string;
+  cwd: string;
+  version: string;
+  ldflags: string;
+}
+
 /**
  * Builds the toolchain into `dir` (atomically: a temp folder renamed at the end); with
  * `withCli: false`, pgfleet's host and shims only.
@@ -173,29 +182,37 @@ function build(dir: string, version: string, log: (line: string) => void, withCl
   fs.mkdirSync(path.join(tmp, "bin"), { recursive: true });
   const ldflags = `-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${version}`;
   const goEnv = { ...process.env, GOFLAGS: "-mod=readonly", CGO_ENABLED: "0" };
-  // [binary, package, module folder, ldflags]
-  const targets: Array<[string, string, string, string]> = [
+  const yaml = yamlVersion();
+  const targets: BuildTarget[] = [
     ...(withCli
       ? [
-          ["pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", TOOLCHAIN_SRC, ldflags] as [
-            string,
-            string,
-            string,
-            string,
-          ],
+          {
+            name: "pulumi",
+            pkg: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+            cwd: TOOLCHAIN_SRC,
+            version,
+            ldflags,
+          },
         ]
       : []),
-    ["pulumi-language-nodejs", "./cmd/pulumi-language-nodejs", TOOLCHAIN_SRC, ldflags],
-    [
-      "pulumi-language-yaml",
-      "./cmd/pulumi-language-yaml",
-      YAML_SRC,
-      `-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=${yamlVersion()}`,
-    ],
+    {
+      name: "pulumi-language-nodejs",
+      pkg: "./cmd/pulumi-language-nodejs",
+      cwd: TOOLCHAIN_SRC,
+      version,
+      ldflags,
+    },
+    {
+      name: "pulumi-language-yaml",
+      pkg: "./cmd/pulumi-language-yaml",
+      cwd: YAML_SRC,
+      version: yaml,
+      ldflags: `-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=${yaml}`,
+    },
   ];
   const key = cliKey();
   const cli = reusableCli(version, key, dir);
-  for (const [name, pkg, cwd, flags] of targets) {
+  for (const { name, pkg, cwd, version: built, ldflags: flags } of targets) {
     if (name === "pulumi" && cli) {
       fs.copyFileSync(cli, path.join(tmp, "bin", name));
       fs.chmodSync(path.join(tmp, "bin", name), 0o755);
@@ -203,7 +220,7 @@ function build(dir: string, version: string, log: (line: string) => void, withCl
       continue;
     }
     const started = Date.now();
-    log(`building ${name} ${version} with ${go} (first run on this machine only; the CLI takes minutes)…`);
+    log(`building ${name} ${built} with ${go} (first run on this machine only; the CLI takes minutes)…`);
     execFileSync(go, ["build", "-trimpath", "-ldflags", flags, "-o", path.join(tmp, "bin", name), pkg], {
       cwd,
       env: goEnv,
