@@ -65,7 +65,7 @@ describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's prov
     for (const t of templates) await dropDatabase(t);
   });
 
-  it("package add records the plugin; up creates both projects, preview shows no changes, destroy drops them", async () => {
+  it("package add records the plugin; up creates both projects, preview shows no changes, changes update in place, destroy drops them", async () => {
     const stack = await yamlStack("example-yaml");
     stacks.push(stack);
     const project = fs.readFileSync(path.join(stack.dir, "Pulumi.yaml"), "utf8");
@@ -147,11 +147,40 @@ describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's prov
     await stack.refresh();
     expect(changedSteps((await stack.preview()).json)).toEqual([]);
 
+    // Changes update in place: the role's connection limit, and a rename that keeps the rows.
+    await withAdmin(
+      (c) => c.query("CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)"),
+      "yaml_analytics",
+    );
+    const file = path.join(stack.dir, "Pulumi.yaml");
+    const changed = project
+      .replace("ownerConnectionLimit: 10", "ownerConnectionLimit: 5")
+      .replace("databaseName: yaml_analytics", "databaseName: yaml_analytics_renamed");
+    expect(changed).not.toBe(project);
+    fs.writeFileSync(file, changed);
+    const plan = await stack.preview();
+    expect(changedSteps(plan.json).map((s) => s.op)).toEqual(["update", "update"]);
+    await stack.up();
+    const limit = await withAdmin((c) =>
+      c.query<{ rolconnlimit: number }>("SELECT rolconnlimit FROM pg_roles WHERE rolname = $1", [
+        `${billing}_owner`,
+      ]),
+    );
+    expect(limit.rows[0]?.rolconnlimit).toBe(5);
+    expect(await databaseExists("yaml_analytics")).toBe(false);
+    const kept = await withAdmin(
+      (c) => c.query<{ v: number }>("SELECT v FROM kept"),
+      "yaml_analytics_renamed",
+    );
+    expect(kept.rows).toEqual([{ v: 7 }]);
+    expect(await roleExists("yaml_analytics_renamed_owner")).toBe(true);
+    expect((await stack.outputs()).analyticsDatabase).toBe("yaml_analytics_renamed");
+
     await stack.destroy();
     expect(await databaseExists(billing)).toBe(false);
-    expect(await databaseExists("yaml_analytics")).toBe(false);
+    expect(await databaseExists("yaml_analytics_renamed")).toBe(false);
+    expect(await roleExists("yaml_analytics_renamed_owner")).toBe(false);
     expect(await roleExists(`${billing}_owner`)).toBe(false);
-    expect(await roleExists("yaml_analytics_owner")).toBe(false);
   });
 
   it("refuses a bad database name at preview, naming the input and the rule", async () => {
