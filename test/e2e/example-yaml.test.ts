@@ -4,11 +4,13 @@
  * pgfleet's provider plugin (plugin/, run by pgfleet's Node.js language host); up creates the
  * databases and roles on the real server, a preview shows no changes, destroy drops them. The
  * admin URL is a secret config value; no secret is in the state file in plain text. A second
- * program declares a table's row-level security with `pgfleet:index:RlsTable`.
+ * program declares a table's row-level security with `pgfleet:index:RlsTable`, a third adopts an
+ * existing database.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { ident } from "../../core/sql";
 import { REPO_ROOT } from "../../scripts/lib/paths";
 import { changedSteps, TestStack } from "../support/pulumi";
 import {
@@ -277,5 +279,41 @@ describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's prov
 
     await stack.destroy();
     expect(await databaseExists(database)).toBe(false);
+  });
+
+  it("adopts an existing database with adopt: true, rows kept, and retains it on destroy", async () => {
+    const existing = await createScratchDatabase(
+      "yaml_adopt",
+      "CREATE TABLE t (v int); INSERT INTO t VALUES (1)",
+    );
+    const yaml = [
+      ...YAML_HEADER,
+      "resources:",
+      "  studio:",
+      "    type: pgfleet:index:ProjectDatabase",
+      "    properties:",
+      "      adminUrl: ${adminUrl}",
+      "      displayName: Studio",
+      `      databaseName: ${existing}`,
+      "      adopt: true",
+      "outputs:",
+      "  connection: ${studio.connectionString}",
+      "",
+    ].join("\n");
+    const stack = await yamlStack("example-yaml-adopt", yaml);
+    stacks.push(stack);
+    await stack.up();
+    const url = String((await stack.outputs(true)).connection);
+    const rows = await withConnection(
+      url,
+      async (c) => (await c.query<{ v: number }>("SELECT v FROM t")).rows,
+    );
+    expect(rows).toEqual([{ v: 1 }]);
+    expect(changedSteps((await stack.preview()).json)).toEqual([]);
+    await stack.destroy();
+    expect(await databaseExists(existing)).toBe(true);
+    expect(await roleExists(`${existing}_owner`)).toBe(true);
+    await dropDatabase(existing);
+    await withAdmin((c) => c.query(`DROP ROLE ${ident(`${existing}_owner`)}`));
   });
 });
