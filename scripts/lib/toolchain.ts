@@ -6,11 +6,11 @@
  * Order: a `pulumi` on PATH of exactly that version (the official distribution, e.g. from
  * Pulumi's setup action) is used with pgfleet's own language host and shims put before it on
  * PATH: the engine takes the host it finds on PATH first, and pgfleet's production gate trusts
- * only what its own host reports (PGFLEET_POLICY_PACKS). Only the host is built then. Otherwise
+ * only what its own host reports (PGFLEET_POLICY_PACKS). Only the hosts (Node.js, YAML) are built then. Otherwise
  * the whole toolchain module in `toolchain/` is built with the machine's Go. Both go into the
  * cache (outside the repository), keyed by version and by a hash of the module's files, and are
  * built only when that cache entry is missing. A change that leaves the CLI's inputs (go.mod,
- * go.sum, tools.go) alone, e.g. to the language host, rebuilds the host only: the `pulumi` binary
+ * go.sum, tools.go) alone, e.g. to a language host, rebuilds the hosts only: the `pulumi` binary
  * is copied from a cache entry of the same CLI.
  */
 import { execFileSync, spawnSync } from "node:child_process";
