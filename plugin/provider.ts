@@ -1,8 +1,8 @@
 /**
  * pgfleet's resource provider plugin, for programs in any language (Pulumi YAML first): it serves
  * custom resources with the Node.js SDK's provider API (`@pulumi/pulumi/provider`):
- * `pgfleet:index:ProjectDatabase` (plugin/project-database.ts) and `pgfleet:index:RlsTable`
- * (plugin/rls-table.ts).
+ * `pgfleet:index:ProjectDatabase` (plugin/project-database.ts), `pgfleet:index:RlsTable`
+ * (plugin/rls-table.ts) and `pgfleet:index:BackupPlan` (plugin/backup-plan.ts).
  *
  * It holds no logic of its own: every operation translates the engine's values to a provider
  * module's (provider/<module>.ts `operations`, the same ones the dynamic resources run), calls
@@ -13,15 +13,17 @@
 import type { CheckResult, DiffResult, Provider } from "@pulumi/pulumi/provider";
 import { differs } from "../core/unknown-values";
 import { PGFLEET_VERSION } from "../provider/package-info";
+import { BACKUP_PLAN_TOKEN, BACKUP_TYPES, backupPlan } from "./backup-plan";
 import { PROJECT_DATABASE_TOKEN, projectDatabase } from "./project-database";
 import { RLS_TABLE_TOKEN, RLS_TYPES, rlsTable } from "./rls-table";
 import { adminUrlFailure, unwrapSecrets, wrapSecrets, type ServedResource } from "./wire";
 
-export { PROJECT_DATABASE_TOKEN, RLS_TABLE_TOKEN };
+export { BACKUP_PLAN_TOKEN, PROJECT_DATABASE_TOKEN, RLS_TABLE_TOKEN };
 
 const SERVED: Record<string, ServedResource> = {
   [PROJECT_DATABASE_TOKEN]: projectDatabase as unknown as ServedResource,
   [RLS_TABLE_TOKEN]: rlsTable as unknown as ServedResource,
+  [BACKUP_PLAN_TOKEN]: backupPlan as unknown as ServedResource,
 };
 
 type Plain = Record<string, unknown>;
@@ -120,7 +122,7 @@ export function schema(version = PGFLEET_VERSION): string {
     version,
     description: "A fleet of PostgreSQL project databases.",
     resources: Object.fromEntries(Object.values(SERVED).map((s) => [s.token, s.schema])),
-    types: RLS_TYPES,
+    types: { ...RLS_TYPES, ...BACKUP_TYPES },
   });
 }
 

@@ -4,12 +4,15 @@
  * pgfleet's provider plugin (plugin/, run by pgfleet's Node.js language host); up creates the
  * databases and roles on the real server, a preview shows no changes, destroy drops them. The
  * admin URL is a secret config value; no secret is in the state file in plain text. A second
- * program declares a table's row-level security with `pgfleet:index:RlsTable`, a third adopts an
- * existing database.
+ * program declares a table's row-level security (`pgfleet:index:RlsTable`) and a backup plan
+ * (`pgfleet:index:BackupPlan`), a third adopts an existing database.
  */
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { CATALOG_DATABASE } from "../../core/naming";
 import { ident } from "../../core/sql";
 import { REPO_ROOT } from "../../scripts/lib/paths";
 import { changedSteps, TestStack } from "../support/pulumi";
@@ -207,12 +210,13 @@ describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's prov
     expect(await databaseExists("Not-A-Name")).toBe(false);
   });
 
-  it("declares row-level security of a project's table with pgfleet:index:RlsTable", async () => {
+  it("declares a project's table's row-level security (RlsTable) and its backup plan (BackupPlan)", async () => {
     const template = await createScratchDatabase(
       "yaml_tpl",
       "CREATE TABLE profiles (id serial PRIMARY KEY, user_id text NOT NULL)",
     );
     templates.push(template);
+    const planName = `yaml-${crypto.randomBytes(4).toString("hex")}`;
     const yaml = [
       ...YAML_HEADER,
       "  template:",
@@ -237,6 +241,17 @@ describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's prov
       "          command: ALL",
       "          using: user_id = current_user",
       "          withCheck: user_id = current_user",
+      "  nightly:",
+      "    type: pgfleet:index:BackupPlan",
+      "    properties:",
+      "      adminUrl: ${adminUrl}",
+      `      planName: ${planName}`,
+      "      databases:",
+      "        - ${app.databaseName}",
+      '      schedule: "0 3 * * *"',
+      "      retention:",
+      "        daily: 3",
+      `      destination: ${path.join(os.tmpdir(), planName)}`,
       "outputs:",
       "  database: ${app.databaseName}",
       "",
@@ -264,6 +279,8 @@ describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's prov
       },
     ]);
     expect(stack.stateFileText()).not.toContain(adminServer().password!);
+    // The backup plan is a row of pgfleet's catalog, for the project's database.
+    expect(await planRow(planName)).toEqual({ databases: [database], schedule: "0 3 * * *", daily: 3 });
 
     expect(changedSteps((await stack.preview()).json)).toEqual([]);
     // A policy dropped by hand is drift: a refresh reads it, the next up puts it back.
@@ -279,6 +296,7 @@ describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's prov
 
     await stack.destroy();
     expect(await databaseExists(database)).toBe(false);
+    expect(await planRow(planName)).toBeUndefined();
   });
 
   it("adopts an existing database with adopt: true, rows kept, and retains it on destroy", async () => {
@@ -317,3 +335,17 @@ describe("examples/yaml: ProjectDatabase from Pulumi YAML through pgfleet's prov
     await withAdmin((c) => c.query(`DROP ROLE ${ident(`${existing}_owner`)}`));
   });
 });
+
+/** The backup plan `planName` in pgfleet's catalog: its databases, schedule and daily retention. */
+async function planRow(
+  planName: string,
+): Promise<{ databases: string[]; schedule: string; daily: number } | undefined> {
+  return withAdmin(async (c) => {
+    const r = await c.query<{ databases: string[]; schedule: string; retention: { daily: number } }>(
+      "SELECT databases, schedule, retention FROM pgfleet_backup.plans WHERE name = $1",
+      [planName],
+    );
+    const row = r.rows[0];
+    return row ? { databases: row.databases, schedule: row.schedule, daily: row.retention.daily } : undefined;
+  }, CATALOG_DATABASE);
+}

@@ -3,7 +3,7 @@
  * wrapped, and the project's stack and key come from the URN as the component derives them.
  */
 import { describe, expect, it } from "vitest";
-import { PROJECT_DATABASE_TOKEN, RLS_TABLE_TOKEN, schema } from "../../plugin/provider";
+import { BACKUP_PLAN_TOKEN, PROJECT_DATABASE_TOKEN, RLS_TABLE_TOKEN, schema } from "../../plugin/provider";
 import { identityOf, unwrapSecrets, wrapSecrets } from "../../plugin/wire";
 
 const SIG = "4dabf18193072939515e22adb298388d";
@@ -33,6 +33,7 @@ describe("pgfleet's provider plugin", () => {
     const rls = spec.resources[RLS_TABLE_TOKEN];
     expect(rls.inputProperties.adminUrl.secret).toBe(true);
     expect(rls.requiredInputs).toEqual(["adminUrl", "database", "table", "policies"]);
+    expect(spec.resources[BACKUP_PLAN_TOKEN].inputProperties.adminUrl.secret).toBe(true);
   });
 
   it("wraps the secret properties for the engine and unwraps what it sends", () => {
