@@ -6,7 +6,17 @@
  */
 import { BACKUP_FORMATS, VERIFY_MODES } from "../core/backup-plan";
 import { operations, type BackupPlanInputs, type BackupPlanOutputs } from "../provider/backup-plan";
-import { ADMIN_URL_INPUT, identityOf, int, oneOf, serverOf, str, strings, type ServedResource } from "./wire";
+import {
+  ADMIN_CONNECTION_ONLY,
+  ADMIN_URL_INPUT,
+  identityOf,
+  int,
+  oneOf,
+  str,
+  strings,
+  withServer,
+  type ServedResource,
+} from "./wire";
 
 export const BACKUP_PLAN_TOKEN = "pgfleet:index:BackupPlan";
 export const RETENTION_TYPE = "pgfleet:index:BackupRetention";
@@ -16,17 +26,12 @@ const RETENTION = { $ref: `#/types/${RETENTION_TYPE}`, description: "How many ba
 export const backupPlan: ServedResource<BackupPlanInputs, BackupPlanOutputs> = {
   token: BACKUP_PLAN_TOKEN,
   operations,
-  own: ["adminUrl"],
-  secrets: ["adminUrl", "server"],
-  toInputs(urn, news) {
-    const { adminUrl, ...rest } = news;
-    return {
-      ...(rest as unknown as BackupPlanInputs),
-      server: serverOf(adminUrl),
-      stack: identityOf(urn).stack,
-      planNameSource: "explicit",
-    };
-  },
+  ...ADMIN_CONNECTION_ONLY,
+  toInputs: (urn, news) => ({
+    ...withServer<BackupPlanInputs>(news),
+    stack: identityOf(urn).stack,
+    planNameSource: "explicit",
+  }),
   state: () => ({}),
   schema: {
     description:

@@ -5,7 +5,16 @@
  */
 import { RLS_COMMANDS, RLS_ON_REMOVE } from "../core/rls";
 import { operations, type RlsTableInputs, type RlsTableOutputs } from "../provider/rls-table";
-import { ADMIN_URL_INPUT, bool, oneOf, serverOf, str, strings, type ServedResource } from "./wire";
+import {
+  ADMIN_CONNECTION_ONLY,
+  ADMIN_URL_INPUT,
+  bool,
+  oneOf,
+  str,
+  strings,
+  withServer,
+  type ServedResource,
+} from "./wire";
 
 export const RLS_TABLE_TOKEN = "pgfleet:index:RlsTable";
 export const RLS_POLICY_TYPE = "pgfleet:index:RlsPolicy";
@@ -19,12 +28,8 @@ const POLICIES = {
 export const rlsTable: ServedResource<RlsTableInputs, RlsTableOutputs> = {
   token: RLS_TABLE_TOKEN,
   operations,
-  own: ["adminUrl"],
-  secrets: ["adminUrl", "server"],
-  toInputs(_urn, news) {
-    const { adminUrl, ...rest } = news;
-    return { ...(rest as unknown as RlsTableInputs), server: serverOf(adminUrl) };
-  },
+  ...ADMIN_CONNECTION_ONLY,
+  toInputs: (_urn, news) => withServer<RlsTableInputs>(news),
   state: () => ({}),
   schema: {
     description: "Row-level security of one table in one database, kept true to its declaration.",

@@ -58,6 +58,18 @@ export function serverOf(adminUrl: unknown): ServerConnection {
     : adminUrl) as unknown as ServerConnection;
 }
 
+/**
+ * The inputs of a provider module that takes the admin connection as `server`: the plugin's
+ * inputs with `adminUrl` turned into it.
+ */
+export function withServer<I>(news: Record<string, unknown>): I {
+  const { adminUrl, ...rest } = news;
+  return { ...rest, server: serverOf(adminUrl) } as I;
+}
+
+/** The plugin's own input and the secrets of a resource whose only secret is the admin connection. */
+export const ADMIN_CONNECTION_ONLY = { own: ["adminUrl"], secrets: ["adminUrl", "server"] } as const;
+
 /** Why an `adminUrl` input is refused, or undefined. */
 export function adminUrlFailure(adminUrl: unknown): string | undefined {
   if (adminUrl === UNKNOWN) return undefined;
