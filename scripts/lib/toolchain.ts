@@ -1,15 +1,16 @@
 /**
  * The pinned Pulumi toolchain: the `pulumi` CLI, pgfleet's Node.js language host and the two
- * plugin shims, at the version of the @pulumi/pulumi npm package.
+ * plugin shims, at the version of the @pulumi/pulumi npm package, and the YAML language host
+ * (`pulumi-language-yaml`, the pulumi-yaml version toolchain/yaml/go.mod pins).
  *
  * Order: a `pulumi` on PATH of exactly that version (the official distribution, e.g. from
  * Pulumi's setup action) is used with pgfleet's own language host and shims put before it on
  * PATH: the engine takes the host it finds on PATH first, and pgfleet's production gate trusts
- * only what its own host reports (PGFLEET_POLICY_PACKS). Only the host is built then. Otherwise
+ * only what its own host reports (PGFLEET_POLICY_PACKS). Only the hosts (Node.js, YAML) are built then. Otherwise
  * the whole toolchain module in `toolchain/` is built with the machine's Go. Both go into the
  * cache (outside the repository), keyed by version and by a hash of the module's files, and are
  * built only when that cache entry is missing. A change that leaves the CLI's inputs (go.mod,
- * go.sum, tools.go) alone, e.g. to the language host, rebuilds the host only: the `pulumi` binary
+ * go.sum, tools.go) alone, e.g. to a language host, rebuilds the hosts only: the `pulumi` binary
  * is copied from a cache entry of the same CLI.
  */
 import { execFileSync, spawnSync } from "node:child_process";
@@ -19,8 +20,26 @@ import * as path from "node:path";
 import { REPO_ROOT, cacheDir } from "./paths";
 
 const TOOLCHAIN_SRC = path.join(REPO_ROOT, "toolchain");
-/** What pgfleet brings besides the CLI: its language host and the two plugin shims. */
-const HOST_BINARIES = ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs", "pulumi-analyzer-policy"];
+/** The YAML language host's module (pulumi-yaml's host, with the Pulumi SDK it was released against). */
+const YAML_SRC = path.join(TOOLCHAIN_SRC, "yaml");
+
+/** The pulumi-yaml version toolchain/yaml/go.mod requires. */
+function yamlVersion(): string {
+  const goMod = fs.readFileSync(path.join(YAML_SRC, "go.mod"), "utf8");
+  const m = /github\.com\/pulumi\/pulumi-yaml (v\S+)/.exec(goMod);
+  if (!m) throw new Error("toolchain/yaml/go.mod must require github.com/pulumi/pulumi-yaml");
+  return m[1];
+}
+/**
+ * What pgfleet brings besides the CLI: its language host, the YAML language host (built from the
+ * pulumi-yaml module in toolchain/yaml/) and the two plugin shims.
+ */
+const HOST_BINARIES = [
+  "pulumi-language-nodejs",
+  "pulumi-language-yaml",
+  "pulumi-resource-pulumi-nodejs",
+  "pulumi-analyzer-policy",
+];
 const BINARIES = ["pulumi", ...HOST_BINARIES];
 
 export interface Toolchain {
@@ -109,7 +128,7 @@ function reusableCli(version: string, key: string, exclude: string): string | un
   for (const name of fs.readdirSync(root)) {
     const dir = path.join(root, name);
     if (dir === exclude || !name.startsWith(`pulumi-${version}-`) || name.includes(".tmp-")) continue;
-    if (!isComplete(dir)) continue;
+    if (!isComplete(dir, ["pulumi"])) continue;
     const bin = path.join(dir, "bin", "pulumi");
     const keyFile = path.join(dir, "cli-key");
     if (fs.existsSync(keyFile)) {
@@ -137,6 +156,15 @@ function isComplete(dir: string, binaries: readonly string[] = BINARIES): boolea
   );
 }
 
+/** One binary of the toolchain: its Go package, the module folder it is built in, its version. */
+interface BuildTarget {
+  name: string;
+  pkg: string;
+  cwd: string;
+  version: string;
+  ldflags: string;
+}
+
 /**
  * Builds the toolchain into `dir` (atomically: a temp folder renamed at the end); with
  * `withCli: false`, pgfleet's host and shims only.
@@ -154,13 +182,37 @@ function build(dir: string, version: string, log: (line: string) => void, withCl
   fs.mkdirSync(path.join(tmp, "bin"), { recursive: true });
   const ldflags = `-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${version}`;
   const goEnv = { ...process.env, GOFLAGS: "-mod=readonly", CGO_ENABLED: "0" };
-  const targets: Array<[string, string]> = [
-    ...(withCli ? [["pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"] as [string, string]] : []),
-    ["pulumi-language-nodejs", "./cmd/pulumi-language-nodejs"],
+  const yaml = yamlVersion();
+  const targets: BuildTarget[] = [
+    ...(withCli
+      ? [
+          {
+            name: "pulumi",
+            pkg: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+            cwd: TOOLCHAIN_SRC,
+            version,
+            ldflags,
+          },
+        ]
+      : []),
+    {
+      name: "pulumi-language-nodejs",
+      pkg: "./cmd/pulumi-language-nodejs",
+      cwd: TOOLCHAIN_SRC,
+      version,
+      ldflags,
+    },
+    {
+      name: "pulumi-language-yaml",
+      pkg: "./cmd/pulumi-language-yaml",
+      cwd: YAML_SRC,
+      version: yaml,
+      ldflags: `-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=${yaml}`,
+    },
   ];
   const key = cliKey();
   const cli = reusableCli(version, key, dir);
-  for (const [name, pkg] of targets) {
+  for (const { name, pkg, cwd, version: built, ldflags: flags } of targets) {
     if (name === "pulumi" && cli) {
       fs.copyFileSync(cli, path.join(tmp, "bin", name));
       fs.chmodSync(path.join(tmp, "bin", name), 0o755);
@@ -168,9 +220,9 @@ function build(dir: string, version: string, log: (line: string) => void, withCl
       continue;
     }
     const started = Date.now();
-    log(`building ${name} ${version} with ${go} (first run on this machine only; the CLI takes minutes)…`);
-    execFileSync(go, ["build", "-trimpath", "-ldflags", ldflags, "-o", path.join(tmp, "bin", name), pkg], {
-      cwd: TOOLCHAIN_SRC,
+    log(`building ${name} ${built} with ${go} (first run on this machine only; the CLI takes minutes)…`);
+    execFileSync(go, ["build", "-trimpath", "-ldflags", flags, "-o", path.join(tmp, "bin", name), pkg], {
+      cwd,
       env: goEnv,
       stdio: ["ignore", "inherit", "inherit"],
     });

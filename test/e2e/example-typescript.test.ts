@@ -5,7 +5,8 @@
  * without `skipLibCheck`, then run by the pinned CLI through pgfleet's language host (the SDK's
  * TypeScript support with the example's compiler): `up` creates both databases and their RLS
  * policies, with the dynamic providers running the installed pgfleet; `preview` plans nothing;
- * `destroy` drops them.
+ * `destroy` drops them. The installed package's provider plugin (`node_modules/pgfleet/plugin`)
+ * runs examples/yaml the same way.
  */
 import { spawn } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -210,16 +211,19 @@ describe("examples/typescript with the packed package, outside the checkout", ()
     expect(fs.existsSync(path.join(installed, "node_modules", "@pulumi", "pulumi"))).toBe(false);
   });
 
-  it("packs the compiled library, its provider runtime and the command, and no sources", () => {
+  it("packs the compiled library, its provider runtime, the command and the provider plugin, and no sources", () => {
     const files = packed.files.map((f) => f.path);
     for (const f of ["package.json", "bin/pgfleet.js", "dist/library.js", "dist/library.d.ts"])
       expect(files).toContain(f);
     for (const f of ["dist/provider/runtime.js", "provider/runtime-entry.js", "dist/cli/backup.js"])
       expect(files).toContain(f);
+    // The provider plugin for Pulumi YAML: its folder's two files and the compiled plugin.
+    for (const f of ["plugin/PulumiPlugin.yaml", "plugin/index.js", "dist/plugin/main.js"])
+      expect(files).toContain(f);
     expect(
       files.filter(
         (f) =>
-          !/^(package\.json|README\.md|bin\/pgfleet\.js|provider\/runtime-entry\.js|dist\/.+\.(js|d\.ts))$/.test(
+          !/^(package\.json|README\.md|bin\/pgfleet\.js|provider\/runtime-entry\.js|plugin\/(PulumiPlugin\.yaml|index\.js)|dist\/.+\.(js|d\.ts))$/.test(
             f,
           ),
       ),
@@ -311,6 +315,46 @@ describe("examples/typescript with the packed package, outside the checkout", ()
       expect(await roleExists(roleNameFor(db))).toBe(false);
     }
     expect(await planOf(path.join(root, "backups"))).toBeUndefined();
+  });
+
+  it("the installed package's provider plugin serves a Pulumi YAML program (examples/yaml)", async () => {
+    const plugin = path.join(app, "node_modules", "pgfleet", "plugin");
+    expect(fs.existsSync(path.join(plugin, "main.ts"))).toBe(false);
+    const yamlApp = path.join(root, "yaml");
+    fs.mkdirSync(yamlApp);
+    // The example under a project name and database name of its own (the checkout's example test
+    // may run beside this one on the same server).
+    const analytics = `yaml_installed_${crypto.randomBytes(3).toString("hex")}`;
+    fs.writeFileSync(
+      path.join(yamlApp, "Pulumi.yaml"),
+      fs
+        .readFileSync(path.join(REPO_ROOT, "examples", "yaml", "Pulumi.yaml"), "utf8")
+        .replace(/^name: pgfleet-yaml$/m, "name: pgfleet-yaml-installed")
+        .replace("databaseName: yaml_analytics", `databaseName: ${analytics}`),
+    );
+    const yamlCli = async (args: string[]): Promise<RunResult> => {
+      const r = await runPulumi(args, { cwd: yamlApp, env: pulumi });
+      if (r.code !== 0)
+        throw new Error(`pulumi ${args.join(" ")} failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+      return r;
+    };
+    await yamlCli(["stack", "init", STACK, "--non-interactive"]);
+    await yamlCli(["config", "set", "--secret", "adminUrl", adminUrl(), "-s", STACK]);
+    await yamlCli(["package", "add", plugin]);
+    await yamlCli(["up", "--yes", "--skip-preview", "--non-interactive", "-s", STACK]);
+    const outputs = JSON.parse((await yamlCli(["stack", "output", "--json", "-s", STACK])).stdout) as {
+      billingDatabase: string;
+      analyticsDatabase: string;
+    };
+    databases.push(outputs.billingDatabase, analytics);
+    expect(outputs.analyticsDatabase).toBe(analytics);
+    expect(await databaseExists(outputs.billingDatabase)).toBe(true);
+    expect(await databaseExists(analytics)).toBe(true);
+    const preview = await yamlCli(["preview", "--json", "--non-interactive", "-s", STACK]);
+    expect(changedSteps(JSON.parse(preview.stdout) as PreviewJson)).toEqual([]);
+    await yamlCli(["destroy", "--yes", "--skip-preview", "--non-interactive", "-s", STACK]);
+    expect(await databaseExists(outputs.billingDatabase)).toBe(false);
+    expect(await databaseExists(analytics)).toBe(false);
   });
 });
 

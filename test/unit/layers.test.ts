@@ -19,7 +19,7 @@ export const LAYERS: ReadonlyArray<{ name: string; holds: readonly string[] }> =
   { name: "backup, scripts/lib", holds: ["backup/", "scripts/lib/"] },
   { name: "provider", holds: ["provider/"] },
   { name: "components, policies", holds: ["components/", "policies/"] },
-  { name: "entries", holds: ["index.ts", "library.ts", "cli/", "scripts/", "bench/", "bin/"] },
+  { name: "entries", holds: ["index.ts", "library.ts", "cli/", "scripts/", "bench/", "bin/", "plugin/"] },
 ];
 
 /** Node.js modules that do I/O: core/ is pure and imports none of them. */
