@@ -1,10 +1,10 @@
-// Command pulumi-language-yaml is the YAML language host the toolchain builds: pulumi-yaml's
-// language host (its server package) served as its own command does, plus the one RPC that
-// version lacks and `pulumi package add` calls, Link.
+// Command pulumi-language-yaml is the YAML language host the toolchain builds: the language
+// runtime of pulumi-yaml's server package, behind a gRPC server of pgfleet's, with the one call
+// that pulumi-yaml version lacks and `pulumi package add` makes: Link.
 //
-// A YAML program needs nothing linked: it names a package's resource tokens and the engine loads
-// the package's schema from its plugin. So Link changes no file and only says how to use the
-// package; the CLI then records the package in Pulumi.yaml.
+// A YAML program needs nothing linked: it names a package's resource tokens, and the engine
+// loads the package's schema from its plugin. So Link changes no file and only says how to use
+// the package; the CLI records the package in Pulumi.yaml itself.
 package main
 
 import (
@@ -24,61 +24,65 @@ import (
 	"google.golang.org/grpc"
 )
 
-// linkingHost is pulumi-yaml's host with Link answered.
-type linkingHost struct {
+// withLink is a language runtime whose Link call answers with how to use the packages.
+type withLink struct {
 	pulumirpc.LanguageRuntimeServer
 }
 
-func (linkingHost) Link(_ context.Context, req *pulumirpc.LinkRequest) (*pulumirpc.LinkResponse, error) {
-	names := make([]string, 0, len(req.GetPackages()))
-	for _, p := range req.GetPackages() {
-		names = append(names, p.GetPackage().GetName())
+func (withLink) Link(_ context.Context, req *pulumirpc.LinkRequest) (*pulumirpc.LinkResponse, error) {
+	var names []string
+	for _, dep := range req.GetPackages() {
+		names = append(names, dep.GetPackage().GetName())
 	}
 	return &pulumirpc.LinkResponse{ImportInstructions: fmt.Sprintf(
 		"Declare the package's resources by their type tokens (e.g. `type: %s:index:<Type>`); "+
 			"a YAML program needs no generated SDK.", strings.Join(names, ", "))}, nil
 }
 
-func main() {
-	var tracing, root, compiler string
-	flag.StringVar(&tracing, "tracing", "", "Emit tracing to a Zipkin-compatible tracing endpoint")
-	flag.StringVar(&root, "root", "", "Root of the program execution")
-	flag.StringVar(&compiler, "compiler", "", "[obsolete] Compiler to use to pre-process YAML")
-	flag.Parse()
-	args := flag.Args()
-	logging.InitLogging(false, 0, false)
-	cmdutil.InitTracing("pulumi-language-yaml", "pulumi-language-yaml", tracing)
-
-	var engineAddress string
-	var cancelChannel chan bool
-	if len(args) > 0 {
-		engineAddress = args[0]
-		// Stop when the engine goes away or on SIGINT.
-		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
-		cancelChannel = make(chan bool)
-		go func() {
-			<-ctx.Done()
-			cancel()
-			close(cancelChannel)
-		}()
-		if err := rpcutil.Healthcheck(ctx, engineAddress, 5*time.Minute, cancel); err != nil {
-			cmdutil.Exit(fmt.Errorf("could not start health check host RPC server: %w", err))
-		}
+// stopWhenEngineGoes returns a channel closed on SIGINT or once the engine at addr stops
+// answering its health checks: the server then stops.
+func stopWhenEngineGoes(addr string) chan bool {
+	stop := make(chan bool)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	go func() {
+		<-ctx.Done()
+		cancel()
+		close(stop)
+	}()
+	if err := rpcutil.Healthcheck(ctx, addr, 5*time.Minute, cancel); err != nil {
+		cmdutil.Exit(fmt.Errorf("health checks of the engine at %s: %w", addr, err))
 	}
+	return stop
+}
 
+func main() {
+	// The engine starts language hosts with these flags; -root and -compiler are accepted, unused.
+	tracing := flag.String("tracing", "", "a Zipkin-compatible endpoint to send traces to")
+	flag.String("root", "", "the program's root folder")
+	flag.String("compiler", "", "unused")
+	flag.Parse()
+	logging.InitLogging(false, 0, false)
+	cmdutil.InitTracing("pulumi-language-yaml", "pulumi-language-yaml", *tracing)
+
+	engine := ""
+	var stop chan bool
+	if flag.NArg() > 0 {
+		engine = flag.Arg(0)
+		stop = stopWhenEngineGoes(engine)
+	}
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
-		Cancel: cancelChannel,
-		Init: func(srv *grpc.Server) error {
-			host := server.NewLanguageHost(engineAddress, tracing, false /* useRPCLoader */)
-			pulumirpc.RegisterLanguageRuntimeServer(srv, linkingHost{host})
+		Cancel: stop,
+		Init: func(s *grpc.Server) error {
+			pulumirpc.RegisterLanguageRuntimeServer(s, withLink{server.NewLanguageHost(engine, *tracing, false)})
 			return nil
 		},
 	})
 	if err != nil {
-		cmdutil.Exit(fmt.Errorf("could not start language host RPC server: %w", err))
+		cmdutil.Exit(fmt.Errorf("serving the YAML language host: %w", err))
 	}
-	fmt.Printf("%d\n", handle.Port)
+	// The engine reads the port from the first line of output.
+	fmt.Println(handle.Port)
 	if err := <-handle.Done; err != nil {
-		cmdutil.Exit(fmt.Errorf("language host RPC stopped serving: %w", err))
+		cmdutil.Exit(fmt.Errorf("the YAML language host stopped: %w", err))
 	}
 }
