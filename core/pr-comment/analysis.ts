@@ -190,9 +190,48 @@ function collectResources(raw: EngineStep[]): ResourceChange[] {
   return [...byUrn.values()];
 }
 
+/** What names the projects: each ProjectDatabase's key, and each resource's parent, by URN. */
+interface ProjectKeys {
+  /** ProjectDatabase URN → the `key` input of its TemplateDatabase child. */
+  byProject: Map<string, string>;
+  parents: Map<string, string>;
+}
+
+function projectKeysOf(steps: readonly EngineStep[]): ProjectKeys {
+  const keys: ProjectKeys = { byProject: new Map(), parents: new Map() };
+  for (const s of steps) {
+    for (const state of [s.new, s.old]) {
+      const parent = state?.parent;
+      if (!parent) continue;
+      if (!keys.parents.has(s.urn)) keys.parents.set(s.urn, parent);
+      const key = asString(state.inputs?.key);
+      const isDatabase = (s.type ?? parseUrn(s.urn).type) === TYPES.templateDatabase;
+      if (isDatabase && key && parseUrn(parent).type === TYPES.projectDatabase && !keys.byProject.has(parent))
+        keys.byProject.set(parent, key);
+    }
+  }
+  return keys;
+}
+
+/**
+ * The project key of a ProjectDatabase by its URN: its TemplateDatabase child's `key` input, else
+ * its name without its Fleet's (components/fleet.ts names it `<fleet>-<key>`; versions up to
+ * 264e015 named it by the key alone).
+ */
+function projectDatabaseKey(urn: string, keys: ProjectKeys): string {
+  const known = keys.byProject.get(urn);
+  if (known !== undefined) return known;
+  const { name } = parseUrn(urn);
+  const parentUrn = keys.parents.get(urn);
+  const parent = parentUrn ? parseUrn(parentUrn) : undefined;
+  return parent?.type === TYPES.fleet && name.startsWith(`${parent.name}-`)
+    ? name.slice(parent.name.length + 1)
+    : name;
+}
+
 /** The project key of a resource: its `key` input, its ProjectDatabase parent, or its name. */
-function projectKeyOf(r: ResourceChange): string | undefined {
-  if (r.type === TYPES.projectDatabase) return r.name;
+function projectKeyOf(r: ResourceChange, keys: ProjectKeys): string | undefined {
+  if (r.type === TYPES.projectDatabase) return projectDatabaseKey(r.urn, keys);
   // A project's migrations name it (`label`); a template's belong to no project.
   if (r.type === TYPES.appliedMigrations)
     return r.newInputs?.kind === "project" || r.oldInputs?.kind === "project"
@@ -200,7 +239,8 @@ function projectKeyOf(r: ResourceChange): string | undefined {
       : undefined;
   const key = asString(r.newInputs?.key) ?? asString(r.oldInputs?.key);
   if ((r.type === TYPES.templateDatabase || r.type === TYPES.projectRole) && key) return key;
-  if (r.parentUrn && parseUrn(r.parentUrn).type === TYPES.projectDatabase) return parseUrn(r.parentUrn).name;
+  if (r.parentUrn && parseUrn(r.parentUrn).type === TYPES.projectDatabase)
+    return projectDatabaseKey(r.parentUrn, keys);
   if (r.type === TYPES.templateDatabase) return r.name.replace(/-database$/, "");
   if (r.type === TYPES.projectRole) return r.name.replace(/-role$/, "");
   return undefined;
@@ -208,10 +248,18 @@ function projectKeyOf(r: ResourceChange): string | undefined {
 
 /**
  * The project of a resource whose database is not known yet (a new project's RLS tables): its
- * parent is named `<project key>-<set>` (components/fleet.ts); the longest matching key wins.
+ * parent set is a child of the project (components/fleet.ts); else, in stacks whose sets were
+ * children of the Fleet, the set is named `<project key>-<set>`: the longest matching key wins.
  */
-function keyFromParentName(r: ResourceChange, keys: Iterable<string>): string | undefined {
+function keyFromParentName(
+  r: ResourceChange,
+  keys: Iterable<string>,
+  projects: ProjectKeys,
+): string | undefined {
   if (r.type !== TYPES.rlsTable || !r.parentUrn) return undefined;
+  const project = projects.parents.get(r.parentUrn);
+  if (project && parseUrn(project).type === TYPES.projectDatabase)
+    return projectDatabaseKey(project, projects);
   const parent = parseUrn(r.parentUrn).name;
   return [...new Set(keys)].filter((k) => parent.startsWith(`${k}-`)).sort((a, b) => b.length - a.length)[0];
 }
@@ -376,6 +424,7 @@ export function analyzePreview(input: {
   const raw = digestSteps.length > 0 || !events.length ? digestSteps : eventSteps;
   const allSteps = [...raw, ...eventSteps];
   const resources = collectResources(raw);
+  const projectKeys = projectKeysOf(allSteps);
 
   const groups = new Map<string, ResourceChange[]>();
   const other: ResourceChange[] = [];
@@ -395,7 +444,7 @@ export function analyzePreview(input: {
     }
   }
   for (const r of resources) {
-    const key = projectKeyOf(r);
+    const key = projectKeyOf(r, projectKeys);
     if (key === undefined) continue;
     groups.set(key, [...(groups.get(key) ?? []), r]);
     projectOfUrn.set(r.urn, key);
@@ -416,7 +465,7 @@ export function analyzePreview(input: {
     const dbName = names.map(asString).find((n) => n !== undefined && databaseToKey.has(n));
     const key =
       (dbName ? databaseToKey.get(dbName) : undefined) ??
-      keyFromParentName(r, [...groups.keys(), ...databaseToKey.values()]);
+      keyFromParentName(r, [...groups.keys(), ...databaseToKey.values()], projectKeys);
     if (key) {
       groups.set(key, [...(groups.get(key) ?? []), r]);
       projectOfUrn.set(r.urn, key);
@@ -428,11 +477,11 @@ export function analyzePreview(input: {
   // Both sources name every resource, the unchanged ones too: policy violations on them still find their project.
   for (const s of allSteps) {
     if (projectOfUrn.has(s.urn)) continue;
-    const { type, name } = parseUrn(s.urn);
+    const { type } = parseUrn(s.urn);
     const key =
       asString(s.new?.inputs?.key) ??
       asString(s.old?.inputs?.key) ??
-      (type === TYPES.projectDatabase ? name : undefined);
+      (type === TYPES.projectDatabase ? projectDatabaseKey(s.urn, projectKeys) : undefined);
     if (key) projectOfUrn.set(s.urn, key);
   }
 
