@@ -195,15 +195,19 @@ interface ProjectKeys {
   /** ProjectDatabase URN → the `key` input of its TemplateDatabase child. */
   byProject: Map<string, string>;
   parents: Map<string, string>;
+  /** The names of the Fleets the steps name (their own steps, their children's parents). */
+  fleets: Set<string>;
 }
 
 function projectKeysOf(steps: readonly EngineStep[]): ProjectKeys {
-  const keys: ProjectKeys = { byProject: new Map(), parents: new Map() };
+  const keys: ProjectKeys = { byProject: new Map(), parents: new Map(), fleets: new Set() };
   for (const s of steps) {
+    if (parseUrn(s.urn).type === TYPES.fleet) keys.fleets.add(parseUrn(s.urn).name);
     for (const state of [s.new, s.old]) {
       const parent = state?.parent;
       if (!parent) continue;
       if (!keys.parents.has(s.urn)) keys.parents.set(s.urn, parent);
+      if (parseUrn(parent).type === TYPES.fleet) keys.fleets.add(parseUrn(parent).name);
       const key = asString(state.inputs?.key);
       const isDatabase = (s.type ?? parseUrn(s.urn).type) === TYPES.templateDatabase;
       if (isDatabase && key && parseUrn(parent).type === TYPES.projectDatabase && !keys.byProject.has(parent))
@@ -221,12 +225,15 @@ function projectKeysOf(steps: readonly EngineStep[]): ProjectKeys {
 function projectDatabaseKey(urn: string, keys: ProjectKeys): string {
   const known = keys.byProject.get(urn);
   if (known !== undefined) return known;
-  const { name } = parseUrn(urn);
-  const parentUrn = keys.parents.get(urn);
-  const parent = parentUrn ? parseUrn(parentUrn) : undefined;
-  return parent?.type === TYPES.fleet && name.startsWith(`${parent.name}-`)
-    ? name.slice(parent.name.length + 1)
-    : name;
+  return withoutFleetName(parseUrn(urn).name, keys);
+}
+
+/** A project's resource name without its Fleet's name (the longest Fleet name the steps name that prefixes it). */
+function withoutFleetName(name: string, keys: ProjectKeys): string {
+  const fleet = [...keys.fleets]
+    .filter((f) => name.startsWith(`${f}-`))
+    .sort((a, b) => b.length - a.length)[0];
+  return fleet === undefined ? name : name.slice(fleet.length + 1);
 }
 
 /** The project key of a resource: its `key` input, its ProjectDatabase parent, or its name. */
@@ -367,10 +374,11 @@ function rlsChangesOf(resources: ResourceChange[]): RlsTableChange[] {
  * The project of an unchanged resource that no step lists (`--json` leaves unchanged resources
  * out): a project's database resource is named `<key>-database`, its component `<key>`.
  */
-function projectOfName(urn: string): string | undefined {
+function projectOfName(urn: string, keys: ProjectKeys): string | undefined {
   const { type, name } = parseUrn(urn);
-  if (type === TYPES.projectDatabase) return name;
-  if (type === TYPES.templateDatabase && name.endsWith("-database")) return name.replace(/-database$/, "");
+  if (type === TYPES.projectDatabase) return projectDatabaseKey(urn, keys);
+  if (type === TYPES.templateDatabase && name.endsWith("-database"))
+    return withoutFleetName(name.replace(/-database$/, ""), keys);
   return undefined;
 }
 
@@ -378,6 +386,7 @@ function policyViolations(
   report: PolicyReport | undefined,
   projectOfUrn: Map<string, string>,
   urnOfName: (type: string | undefined, name: string) => string | undefined,
+  keys: ProjectKeys,
 ): PolicyViolation[] {
   const out: PolicyViolation[] = [];
   const seen = new Set<string>();
@@ -395,7 +404,9 @@ function policyViolations(
       description: lines.length > 1 ? lines[0] : "",
       message: (lines.length > 1 ? lines.slice(1) : lines).join(" ").trim(),
       urn: asString(p.resourceUrn),
-      project: p.resourceUrn ? (projectOfUrn.get(p.resourceUrn) ?? projectOfName(p.resourceUrn)) : undefined,
+      project: p.resourceUrn
+        ? (projectOfUrn.get(p.resourceUrn) ?? projectOfName(p.resourceUrn, keys))
+        : undefined,
     };
     const id = JSON.stringify([v.policyPack, v.policyName, v.urn, v.message]);
     if (seen.has(id)) continue;
@@ -436,7 +447,9 @@ export function analyzePreview(input: {
   for (const s of allSteps) {
     if ((s.type ?? parseUrn(s.urn).type) !== TYPES.templateDatabase) continue;
     for (const state of [s.old, s.new]) {
-      const key = asString(state?.inputs?.key) ?? parseUrn(s.urn).name.replace(/-database$/, "");
+      const key =
+        asString(state?.inputs?.key) ??
+        withoutFleetName(parseUrn(s.urn).name.replace(/-database$/, ""), projectKeys);
       const n = asString(state?.inputs?.databaseName);
       if (n && n !== UNKNOWN) databaseToKey.set(n, key);
       const display = asString(state?.inputs?.displayName);
@@ -539,7 +552,7 @@ export function analyzePreview(input: {
     resources: resources
       .filter((r) => r.custom)
       .sort((x, y) => x.name.localeCompare(y.name) || x.type.localeCompare(y.type)),
-    policies: policyViolations(report, projectOfUrn, urnOfName),
+    policies: policyViolations(report, projectOfUrn, urnOfName, projectKeys),
     policyResults: report ? { source: report.source, packs: report.packs } : undefined,
     otherRls: rlsChangesOf(other),
     migrations: migrationsOf(resources, input.migrationFolders),
