@@ -43,6 +43,7 @@ export {
   type BackupDatabaseRef,
   type BackupScheduleArgs,
   type BackupScheduleDocker,
+  type RetentionArgs,
 } from "./components/backup-schedule";
 export {
   SchemaMigrations,
@@ -86,5 +87,10 @@ export {
   type ServerConfig,
   type StackConfig,
 } from "./core/config";
-export { formatServerUrl, parseServerUrl, type ServerConnection } from "./db/client";
+export {
+  formatServerUrl,
+  parseServerUrl,
+  type ServerConnection,
+  type ServerConnectionArgs,
+} from "./db/client";
 export { PGFLEET_VERSION } from "./provider/package-info";

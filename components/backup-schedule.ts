@@ -25,15 +25,18 @@ import { ComponentResource, Resource } from "@pulumi/pulumi/resource";
 import type * as docker from "@pulumi/docker";
 import type { BackupFormat, VerifyMode } from "../core/backup-plan";
 import type { Retention } from "../core/retention";
-import { formatServerUrl, type ServerConnection } from "../db/client";
+import { formatServerUrl, type ServerConnection, type ServerConnectionArgs } from "../db/client";
 import { BackupPlan } from "../provider/backup-plan";
 import { errorText } from "../core/errors";
 
 /** A database to back up: what a ProjectDatabase exposes (its name and its server's admin connection). */
 export interface BackupDatabaseRef {
   databaseName: pulumi.Input<string>;
-  server: pulumi.Input<ServerConnection>;
+  server: pulumi.Input<ServerConnectionArgs>;
 }
+
+/** Retention counts as inputs (see `Retention`); a missing count takes its default. */
+export type RetentionArgs = { [K in keyof Retention]?: pulumi.Input<number> };
 
 /** The runner as a Docker container (`@pulumi/docker` Container, child of the schedule). */
 export interface BackupScheduleDocker {
@@ -80,10 +83,11 @@ export interface BackupScheduleArgs {
    */
   databases: BackupDatabaseRef | pulumi.Input<string> | (BackupDatabaseRef | pulumi.Input<string>)[];
   /**
-   * The server's admin connection (secret). Moving the plan to another host or port replaces it.
+   * The server's admin connection (secret); each field may be an input. Moving the plan to another
+   * host or port replaces it.
    * @default the `server` of the first ProjectDatabase in `databases`
    */
-  server?: pulumi.Input<ServerConnection>;
+  server?: pulumi.Input<ServerConnectionArgs>;
   /**
    * The plan's name on the server (unique there; `pgfleet backup … --plan <name>`). Lowercase
    * letters, digits, `_` and `-`. A change replaces the plan (the old plan's backups are kept).
@@ -92,7 +96,7 @@ export interface BackupScheduleArgs {
    */
   planName?: pulumi.Input<string>;
   /** The last part of the default `planName`. @default the component's name */
-  planNameSuffix?: string;
+  planNameSuffix?: pulumi.Input<string>;
   /**
    * When to back up: a cron expression in UTC, 5 fields (or 6 with leading seconds), validated
    * with the next run times shown in previews (`nextRuns`). Updated in place.
@@ -107,7 +111,7 @@ export interface BackupScheduleArgs {
    * count takes its default. Updated in place; applies at the next run or `pgfleet backup prune`.
    * @default { daily: 7, weekly: 4, monthly: 12 }
    */
-  retention?: pulumi.Input<Partial<Retention>>;
+  retention?: pulumi.Input<RetentionArgs>;
   /**
    * The absolute directory the runner writes to (one sub-folder per database), on the host or in
    * the container that runs it. Updated in place; existing backups stay where they are.
@@ -123,7 +127,10 @@ export interface BackupScheduleArgs {
   verify?: pulumi.Input<VerifyMode>;
   /** The pg_dump format; only `custom` (`-Fc`). @default "custom" */
   format?: pulumi.Input<BackupFormat>;
-  /** Run the runner as a Docker container declared with `@pulumi/docker`. @default no container */
+  /**
+   * Run the runner as a Docker container declared with `@pulumi/docker`. A plain value, not an
+   * input: whether it is given decides whether the Container child exists. @default no container
+   */
   docker?: BackupScheduleDocker;
 }
 
@@ -236,14 +243,24 @@ export class BackupSchedule extends ComponentResource {
     super("pgfleet:index:BackupSchedule", name, {}, opts);
 
     const list = Array.isArray(args.databases) ? args.databases : [args.databases];
-    if (list.length === 0) throw new Error(`BackupSchedule "${name}": databases is empty; list at least one`);
-    const firstRef = list.find(isRef);
-    const server = args.server ?? firstRef?.server;
-    if (!server) {
-      throw new Error(
-        `BackupSchedule "${name}": databases are given by name, so \`server\` (the admin connection) is required`,
+    if (list.length === 0) {
+      throw new ResourceError(
+        `BackupSchedule "${name}": databases is empty; list at least one database (a ProjectDatabase or a name)`,
+        this,
+        true,
       );
     }
+    const firstRef = list.find(isRef);
+    const given = args.server ?? firstRef?.server;
+    if (!given) {
+      throw new ResourceError(
+        `BackupSchedule "${name}": server: databases are given by name, so \`server\` (the admin connection) is required`,
+        this,
+        true,
+      );
+    }
+    // Each field of the connection may be an input: the provider gets it resolved.
+    const server: pulumi.Output<ServerConnection> = output(given);
     const names = list.map((d) => (isRef(d) ? d.databaseName : d));
     const dependsOn = list.filter((d): d is BackupDatabaseRef & pulumi.Resource => Resource.isInstance(d));
     const stack = getStack();
@@ -253,11 +270,13 @@ export class BackupSchedule extends ComponentResource {
       {
         server,
         stack: `${getProject()}/${stack}`,
-        planName: args.planName ?? defaultPlanName(getProject(), stack, args.planNameSuffix ?? name),
+        planName:
+          args.planName ??
+          output(args.planNameSuffix ?? name).apply((suffix) => defaultPlanName(getProject(), stack, suffix)),
         planNameSource: args.planName === undefined ? "default" : "explicit",
         databases: names,
         schedule: args.schedule,
-        retention: args.retention,
+        retention: args.retention === undefined ? undefined : output(args.retention),
         format: args.format,
         compressionLevel: args.compressionLevel,
         destination: args.destination,
@@ -272,7 +291,7 @@ export class BackupSchedule extends ComponentResource {
       const spec = all({
         planName: this.plan.planName,
         destination: this.plan.destination,
-        serverUrl: d.serverUrl ?? output(server).apply(formatServerUrl),
+        serverUrl: d.serverUrl ?? server.apply(formatServerUrl),
         image: d.image,
         hostDestination: d.hostDestination,
         containerName: d.containerName,
@@ -345,6 +364,7 @@ function requireDocker(schedule: BackupSchedule, name: string): typeof docker {
       `BackupSchedule "${name}": docker (the runner container) needs the package @pulumi/docker ` +
         `(major version 4) installed next to pgfleet: npm install @pulumi/docker@4 (${errorText(err)})`,
       schedule,
+      true,
     );
   }
 }

@@ -4,6 +4,13 @@
  * on its server, with its template and settings), with its RLS policy sets under it, and one
  * BackupSchedule per entry of `backups`; with `migrations`, one SchemaMigrations over every
  * project and the templates they clone.
+ *
+ * Every child is named from the Fleet's `name` (`<name>-<project key>`, its RLS sets
+ * `<name>-<project key>-<set>`, `<name>-backup-<schedule>`, `<name>-migrations`), so two Fleets
+ * of one program do not collide; a project's identity on the server (its ownership mark, the
+ * database name and ref generated from it) stays its project key. Stacks written when the
+ * children were named without the Fleet's name keep their URNs through aliases; the engine carries
+ * a renamed parent's alias to the children named from it.
  */
 import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
@@ -22,7 +29,7 @@ import { ownerBypassedTables } from "../core/rls";
 import { tablesCreatedBy } from "../migrations/created-tables";
 import { migrationFormat } from "../migrations/formats";
 import type { MigrationSource } from "../migrations/source";
-import type { ServerConnection } from "../db/client";
+import type { ServerConnectionArgs } from "../db/client";
 import { BackupSchedule } from "./backup-schedule";
 import { ProjectDatabase, type ProjectApiResponse } from "./project-database";
 import { RlsPolicySet, type RlsTableSettings } from "./rls-policy-set";
@@ -30,10 +37,14 @@ import { errorText } from "../core/errors";
 import { SchemaMigrations, type TemplateMigrationTarget } from "./schema-migrations";
 
 export interface FleetArgs {
-  /** The validated stack config (see core/config.ts). Projects added or removed here are created or deleted. */
+  /**
+   * The validated stack config (see core/config.ts; `parseStackConfig` validates it first, every
+   * problem at once). A plain value, not an input: its projects, sets and schedules are the
+   * Fleet's children. Projects added or removed here are created or deleted.
+   */
   config: StackConfig;
-  /** Admin connections by server name (secret). */
-  servers: Record<string, pulumi.Input<ServerConnection>>;
+  /** Admin connections by server name (secret); each field may be an input. */
+  servers: Record<string, pulumi.Input<ServerConnectionArgs>>;
 }
 
 /** What the stack shows of a backup schedule. */
@@ -66,9 +77,10 @@ export class Fleet extends ComponentResource {
       // The component takes the role's connection limit as an owner option.
       const { roleConnectionLimit, ...settings } = spec;
       this.projects[key] = new ProjectDatabase(
-        key,
+        `${name}-${key}`,
         {
           ...settings,
+          key,
           ref,
           owner: { connectionLimit: roleConnectionLimit },
           server: args.servers[serverName],
@@ -76,8 +88,9 @@ export class Fleet extends ComponentResource {
         },
         {
           parent: this,
-          // A stack whose projects are named by their display names keeps those URNs (legacyProjectKey).
-          aliases: legacy === key ? [] : [{ name: legacy }],
+          // Stacks that named a project by its key alone keep that URN, and those that named it by
+          // its display name (legacyProjectKey) keep theirs.
+          aliases: legacy === key ? [{ name: key }] : [{ name: key }, { name: legacy }],
           // Inherited by the project's resources, its RLS sets included.
           protect,
         },
@@ -88,7 +101,7 @@ export class Fleet extends ComponentResource {
       const databases = backupProjects(config, schedule).map((key) => this.projects[key]);
       if (databases.length === 0) continue; // nothing on that server to back up (yet)
       this.backups[scheduleName] = new BackupSchedule(
-        `backup-${scheduleName}`,
+        `${name}-backup-${scheduleName}`,
         {
           databases,
           server: args.servers[serverNameOf(schedule.server, serverNames)],
@@ -100,7 +113,8 @@ export class Fleet extends ComponentResource {
           verify: schedule.verify,
           compressionLevel: schedule.compressionLevel,
         },
-        { parent: this },
+        // The plan's name on the server comes from planNameSuffix: it does not change with this one.
+        { parent: this, aliases: [{ name: `backup-${scheduleName}` }] },
       );
     }
     const migrations = config.migrations;
@@ -109,7 +123,7 @@ export class Fleet extends ComponentResource {
     const folder = migrations && migrationFormat(migrations.format).read(path.resolve(migrations.source));
     this.migrations = migrations
       ? new SchemaMigrations(
-          "migrations",
+          `${name}-migrations`,
           {
             source: migrations.source,
             format: migrations.format,
@@ -125,7 +139,7 @@ export class Fleet extends ComponentResource {
             backupVerify: migrations.backupVerify,
             allowAdmin: migrations.allowAdmin,
           },
-          { parent: this },
+          { parent: this, aliases: [{ name: "migrations" }] },
         )
       : undefined;
     for (const { key, legacyKey: legacy, rlsPolicySets } of resolved.projects) {
@@ -139,15 +153,16 @@ export class Fleet extends ComponentResource {
             policies: expandPolicyEntries(t.policies as RlsPolicyEntry[]),
           };
         }
-        // Under its project, so it goes with it; the alias is its URN as a child of the Fleet,
-        // which stacks that placed it there keep.
+        // Under its project, so it goes with it, and named from the project's name. The engine
+        // carries the project's alias to it (`<key>-<set>` under the project's old URN); the alias
+        // here is its URN as a child of the Fleet, which stacks that placed it there keep.
         // The database is passed by its outputs, not as the component: a resource below the
         // project cannot wait for the project's children (itself among them). Its outputs come
         // from the project's TemplateDatabase, so the tables still wait for database and role.
         // With migrations, the tables wait for the project's: a migration may create them.
         const owner = this.projects[key];
         new RlsPolicySet(
-          `${key}-${setName}`,
+          `${name}-${key}-${setName}`,
           {
             database: { databaseName: owner.databaseName, server: owner.server },
             tables,

@@ -3,16 +3,20 @@
  * server: a database cloned from a template, its own LOGIN role with a generated password,
  * PUBLIC's access revoked, and a secret connection string. Database and role are one
  * TemplateDatabase resource (`<name>-database`), so a project costs one engine step.
+ *
+ * The component's `name` names its resources; the project's identity on the server (the `key` of
+ * the ownership mark, from which a generated database name and the ref derive) is `key`, by
+ * default the name. A Fleet names its projects `<fleet>-<key>` and passes the project key.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import * as log from "@pulumi/pulumi/log";
 import { getProject, getStack } from "@pulumi/pulumi/metadata";
-import { all, output, secret } from "@pulumi/pulumi/output";
+import { all, output, Output, secret } from "@pulumi/pulumi/output";
 import { ComponentResource } from "@pulumi/pulumi/resource";
 import type { ProjectApiResponse } from "../core/project-api-response";
 import type { ProjectSettings } from "../core/project-spec";
 import { selectTemplate } from "../core/template-selection";
-import { formatServerUrl, type ServerConnection } from "../db/client";
+import { formatServerUrl, type ServerConnection, type ServerConnectionArgs } from "../db/client";
 import { TemplateDatabase, type Inputs } from "../provider/template-database";
 
 export interface ProjectOwnerOptions {
@@ -34,13 +38,20 @@ type ProjectDatabaseSettings = Omit<ProjectSettings, "owner" | "roleConnectionLi
 
 export interface ProjectDatabaseArgs extends Inputs<ProjectDatabaseSettings> {
   /** The server's admin connection. Stored as a secret. Changing the host or port moves nothing: point it at the same server. */
-  server: pulumi.Input<ServerConnection>;
-  /** The project's ref (seed 000's `ref`), used when the project is created. @default derived from the stack and `name` */
+  server: pulumi.Input<ServerConnectionArgs>;
+  /**
+   * The project's key in the stack: written into the database's and the role's ownership marks,
+   * and what a generated database name and the ref derive from. Unique among a stack's projects
+   * on a server. A project keeps the key it was created with (a change is not applied).
+   * @default `name`
+   */
+  key?: pulumi.Input<string>;
+  /** The project's ref (seed 000's `ref`), used when the project is created. @default derived from the stack and `key` */
   ref?: pulumi.Input<string>;
   /** The config name of the server, kept in the component's outputs for `pgfleet status`. @default "default" */
   serverName?: pulumi.Input<string>;
-  /** Options of the project's login role (`<database>_owner`). */
-  owner?: ProjectOwnerOptions;
+  /** Options of the project's login role (`<database>_owner`). @default {} */
+  owner?: pulumi.Input<ProjectOwnerOptions>;
   /** The region reported in the project's API-shaped output. @default "local" */
   region?: pulumi.Input<string>;
   /** Host and port written into connection strings, when clients reach the server by another address than the admin connection. @default the admin connection's */
@@ -49,6 +60,15 @@ export interface ProjectDatabaseArgs extends Inputs<ProjectDatabaseSettings> {
 }
 
 export type { ProjectApiResponse };
+
+/** The role's connection limit of the owner options, an input itself when they are one. */
+function connectionLimitOf(owner: ProjectDatabaseArgs["owner"]): pulumi.Input<number> | undefined {
+  if (owner === undefined || (!Output.isInstance(owner) && !(owner instanceof Promise))) {
+    return owner?.connectionLimit;
+  }
+  // Left out (no limit set) resolves to nothing, as a plain option left out does.
+  return output(owner).apply((o) => o?.connectionLimit) as pulumi.Output<number>;
+}
 
 export class ProjectDatabase extends ComponentResource {
   /** The project's stable reference (derived from its identity, kept in state). */
@@ -59,6 +79,8 @@ export class ProjectDatabase extends ComponentResource {
   /** `postgresql://<role>:<password>@<host>:<port>/<database>`. Secret. */
   public readonly connectionString: pulumi.Output<string>;
   public readonly status: pulumi.Output<string>;
+  /** The config name of the project's server (`serverName`), for `pgfleet status`. */
+  public readonly serverName: pulumi.Output<string>;
   public readonly insertedAt: pulumi.Output<string>;
   /** The template this database was cloned from. */
   public readonly template: pulumi.Output<string>;
@@ -73,18 +95,21 @@ export class ProjectDatabase extends ComponentResource {
     const template = args.template ?? selectTemplate({ env: process.env }).template;
     const stack = `${getProject()}/${getStack()}`;
     // What is not a setting of the project's database stays here.
-    const { owner, serverName, region, publicHost, publicPort, ...settings } = args;
+    const { owner, serverName, region, publicHost, publicPort, key, ...settings } = args;
+    // Each field of the connection may be an input: the provider gets it resolved.
+    const server: pulumi.Output<ServerConnection> = output(args.server);
 
     const database = new TemplateDatabase(
       `${name}-database`,
       {
         ...settings,
+        server,
         stack,
-        key: name,
+        key: key ?? name,
         template,
         // No database owner: the admin owns the database (the provider's default); the project
         // works through its own role, so row-level security applies to that role.
-        roleConnectionLimit: owner?.connectionLimit,
+        roleConnectionLimit: connectionLimitOf(owner),
       },
       { parent: this },
     );
@@ -109,13 +134,13 @@ export class ProjectDatabase extends ComponentResource {
       }
     });
 
-    const server = output(args.server);
     this.ref = database.ref;
     this.databaseName = database.databaseName;
     this.ownerRole = database.roleName;
     this.template = database.clonedFrom;
     this.insertedAt = database.insertedAt;
     this.status = output("ACTIVE_HEALTHY");
+    this.serverName = output(serverName ?? "default");
     this.server = secret(server);
     this.connectionString = secret(
       all([
@@ -158,15 +183,17 @@ export class ProjectDatabase extends ComponentResource {
     );
 
     this.registerOutputs({
-      // Which config server the project is on, for `pgfleet status` (read from state).
-      serverName: output(serverName ?? "default"),
       ref: this.ref,
       databaseName: this.databaseName,
       ownerRole: this.ownerRole,
       connectionString: this.connectionString,
       status: this.status,
+      // Which config server the project is on, for `pgfleet status` (read from state).
+      serverName: this.serverName,
       insertedAt: this.insertedAt,
       template: this.template,
+      server: this.server,
+      apiResponse: this.apiResponse,
     });
   }
 }

@@ -16,17 +16,18 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { all, output } from "@pulumi/pulumi/output";
+import { ResourceError } from "@pulumi/pulumi/errors";
 import { ComponentResource, Resource } from "@pulumi/pulumi/resource";
 import type { RlsOnRemove, RlsPolicySpec } from "../core/rls";
-import type { ServerConnection } from "../db/client";
+import type { ServerConnectionArgs } from "../db/client";
 import { RlsTable } from "../provider/rls-table";
 
 /** The database a set applies to: what a ProjectDatabase exposes, or a name and a connection. */
 export interface RlsDatabaseRef {
   /** The database name. */
   databaseName: pulumi.Input<string>;
-  /** Admin connection to its server (travels as a secret). */
-  server: pulumi.Input<ServerConnection>;
+  /** Admin connection to its server (travels as a secret); each field may be an input. */
+  server: pulumi.Input<ServerConnectionArgs>;
 }
 
 /** Row-level security settings of one table. */
@@ -91,12 +92,13 @@ export class RlsPolicySet extends ComponentResource {
 
     const database = args.database;
     const dependsOn = [...(Resource.isInstance(database) ? [database] : []), ...(args.after ?? [])];
+    const server = output(database.server);
     this.children = {};
     for (const [table, settings] of Object.entries(args.tables)) {
       this.children[table] = new RlsTable(
         `${name}-${table}`,
         {
-          server: database.server,
+          server,
           database: database.databaseName,
           table,
           enable: settings.enable ?? true,
@@ -120,7 +122,13 @@ export class RlsPolicySet extends ComponentResource {
   /** The `RlsTable` child of a table of the set. */
   tableResource(table: string): RlsTable {
     const child = this.children[table];
-    if (!child) throw new Error(`RlsPolicySet: no table "${table}" in this set`);
+    if (!child) {
+      throw new ResourceError(
+        `RlsPolicySet tableResource("${table}"): the table must be a key of \`tables\` (this set's tables: ${Object.keys(this.children).join(", ") || "none"})`,
+        this,
+        true,
+      );
+    }
     return child;
   }
 }

@@ -12,19 +12,19 @@
 import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { all, output, secret } from "@pulumi/pulumi/output";
-import { RunError } from "@pulumi/pulumi/errors";
+import { ResourceError } from "@pulumi/pulumi/errors";
 import { ComponentResource } from "@pulumi/pulumi/resource";
 import type { VerifyMode } from "../core/backup-plan";
 import { MIGRATION_DEFAULTS, type MigrationFormat } from "../core/migration-settings";
-import { parseServerUrl, type ServerConnection } from "../db/client";
+import { parseServerUrl, type ServerConnection, type ServerConnectionArgs } from "../db/client";
 import { migrationFormat } from "../migrations/formats";
 import { folderDigest, type MigrationSource } from "../migrations/source";
 import { AppliedMigrations, type MigrationLogin } from "../provider/applied-migrations";
 
 /** A project database to migrate (a ProjectDatabase fits). */
 export interface ProjectMigrationTarget {
-  /** The server's admin connection (secret): its host, port and TLS setting are used. */
-  server: pulumi.Input<ServerConnection>;
+  /** The server's admin connection (secret): its host, port and TLS setting are used. Each field may be an input. */
+  server: pulumi.Input<ServerConnectionArgs>;
   databaseName: pulumi.Input<string>;
   /** The project role's connection string (secret): migrations run with its user and password. */
   connectionString: pulumi.Input<string>;
@@ -32,8 +32,8 @@ export interface ProjectMigrationTarget {
 
 /** A template database to migrate: the operator's, migrated as the admin. */
 export interface TemplateMigrationTarget {
-  /** The server's admin connection (secret). */
-  server: pulumi.Input<ServerConnection>;
+  /** The server's admin connection (secret); each field may be an input. */
+  server: pulumi.Input<ServerConnectionArgs>;
   databaseName: pulumi.Input<string>;
 }
 
@@ -107,7 +107,7 @@ export class SchemaMigrations extends ComponentResource {
       folderDigest: read.apply(folderDigest),
       lockTimeout: args.lockTimeout ?? MIGRATION_DEFAULTS.lockTimeout,
       statementTimeout: args.statementTimeout ?? MIGRATION_DEFAULTS.statementTimeout,
-      backupBefore: backupBeforeOf(name, args),
+      backupBefore: backupBeforeOf(this, name, args),
       allowAdmin: args.allowAdmin ?? MIGRATION_DEFAULTS.allowAdmin,
       collectProblems: true,
     };
@@ -116,7 +116,7 @@ export class SchemaMigrations extends ComponentResource {
     const resources = this.resources;
     const templates: AppliedMigrations[] = [];
     for (const [templateName, t] of Object.entries(args.templates ?? {})) {
-      const server = output(t.server);
+      const server: pulumi.Output<ServerConnection> = output(t.server);
       const login = secret(
         server.apply((s): MigrationLogin => ({ user: s.user, password: s.password ?? "" })),
       );
@@ -130,7 +130,12 @@ export class SchemaMigrations extends ComponentResource {
     }
 
     const keys = Object.keys(args.projects);
-    const canaries = canaryKeys(keys, args.canary);
+    let canaries: string[];
+    try {
+      canaries = canaryKeys(keys, args.canary);
+    } catch (err) {
+      throw new ResourceError(`SchemaMigrations "${name}": ${(err as Error).message}`, this, true);
+    }
     const waves = [canaries, keys.filter((k) => !canaries.includes(k))];
     let before: AppliedMigrations[] = templates;
     for (const wave of waves) {
@@ -146,7 +151,14 @@ export class SchemaMigrations extends ComponentResource {
         const lane = args.maxParallel && i >= args.maxParallel ? [made[i - args.maxParallel]] : [];
         const r = new AppliedMigrations(
           `${name}-${key}`,
-          { ...common, server: p.server, database: p.databaseName, kind: "project", label: key, login },
+          {
+            ...common,
+            server: output(p.server),
+            database: p.databaseName,
+            kind: "project",
+            label: key,
+            login,
+          },
           { parent: this, dependsOn: [...before, ...lane] },
         );
         resources[key] = r;
@@ -166,13 +178,13 @@ export class SchemaMigrations extends ComponentResource {
     all(names.map((n) => resources[n].problems)).apply((lists) => {
       const found = lists.flatMap((l) => l ?? []);
       if (found.length === 0) return;
-      // Failed as the other preview-time validations fail (components/preflight.ts), with one
-      // RunError, left unhandled: it fails the run. The checks end after the program's own code
-      // has, when the SDK's handler prints an error's `stack`: so the stack is the message.
+      // One ResourceError on this component, left unhandled: it fails the run. The checks end
+      // after the program's own code has, when the SDK's handler prints an error's `stack`: so
+      // the stack is the message.
       const message =
         `SchemaMigrations "${name}": ${found.length} problem${found.length === 1 ? "" : "s"} in the databases, each refused before anything runs there:\n` +
         found.map((p) => `  - ${p}`).join("\n");
-      const failure = new RunError(message);
+      const failure = new ResourceError(message, this, true);
       failure.stack = message;
       void Promise.reject(failure);
     });
@@ -185,20 +197,33 @@ export class SchemaMigrations extends ComponentResource {
    */
   projectResource(key: string): AppliedMigrations {
     const r = this.resources[key];
-    if (!r) throw new Error(`SchemaMigrations: no project "${key}" in this rollout`);
+    if (!r) {
+      throw new ResourceError(
+        `SchemaMigrations projectResource("${key}"): the key must be one of \`projects\` (this rollout's projects: ${
+          Object.keys(this.resources)
+            .filter((k) => !k.startsWith("template:"))
+            .join(", ") || "none"
+        })`,
+        this,
+        true,
+      );
+    }
     return r;
   }
 }
 
 /** The provider's `backupBefore` input: the folder (resolved) and the verification, or none. */
 function backupBeforeOf(
+  component: SchemaMigrations,
   name: string,
   args: SchemaMigrationsArgs,
 ): pulumi.Output<{ destination: string; verify: VerifyMode }> | undefined {
   if (!args.backupBefore) return undefined;
   if (args.backupDirectory === undefined)
-    throw new Error(
-      `SchemaMigrations "${name}": backupBefore needs backupDirectory, the folder the pre-migration dumps go to`,
+    throw new ResourceError(
+      `SchemaMigrations "${name}": backupDirectory: backupBefore needs it, the folder the pre-migration dumps go to`,
+      component,
+      true,
     );
   return all([args.backupDirectory, args.backupVerify ?? MIGRATION_DEFAULTS.backupVerify]).apply(
     // Programs run in the project folder: a relative folder is taken from there.
@@ -211,15 +236,13 @@ export function canaryKeys(keys: readonly string[], canary: string[] | number | 
   if (canary === undefined) return [];
   if (typeof canary === "number") {
     if (!Number.isInteger(canary) || canary < 0)
-      throw new Error(
-        `SchemaMigrations canary: must be a whole number ≥ 0 or a list of project keys, got ${canary}`,
-      );
+      throw new Error(`canary: must be a whole number ≥ 0 or a list of project keys, got ${canary}`);
     return keys.slice(0, canary);
   }
   const unknown = canary.filter((k) => !keys.includes(k));
   if (unknown.length > 0)
     throw new Error(
-      `SchemaMigrations canary: ${unknown.map((k) => JSON.stringify(k)).join(", ")} ${unknown.length === 1 ? "is" : "are"} not a project key (projects: ${keys.join(", ")})`,
+      `canary: ${unknown.map((k) => JSON.stringify(k)).join(", ")} ${unknown.length === 1 ? "is" : "are"} not a project key (projects: ${keys.join(", ")})`,
     );
   return keys.filter((k) => canary.includes(k));
 }

@@ -11,6 +11,7 @@ export const TYPES = {
   rlsTable: "pulumi-nodejs:dynamic/pgfleet:RlsTable",
   appliedMigrations: "pulumi-nodejs:dynamic/pgfleet:AppliedMigrations",
   projectDatabase: "pgfleet:index:ProjectDatabase",
+  fleet: "pgfleet:index:Fleet",
   stack: "pulumi:pulumi:Stack",
 } as const;
 
@@ -20,6 +21,8 @@ export interface ExportedResource {
   type?: string;
   inputs?: Record<string, unknown>;
   outputs?: Record<string, unknown>;
+  /** The parent's URN. */
+  parent?: string;
   delete?: boolean;
 }
 

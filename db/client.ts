@@ -4,6 +4,7 @@
  * end a transaction whatever happens. `pg` is required inside the functions that connect, so loading
  * this module loads no driver and a dynamic provider captures no client.
  */
+import type * as pulumi from "@pulumi/pulumi";
 
 /** Where and how to reach a PostgreSQL server as its administrator. Travels as a secret input. */
 export interface ServerConnection {
@@ -20,6 +21,13 @@ export interface ServerConnection {
   /** Require TLS. @default false */
   ssl?: boolean;
 }
+
+/**
+ * A ServerConnection as component arguments take it: each field a Pulumi input (a value, a
+ * promise or an output), e.g. a password read from a secret store. Components resolve it to a
+ * ServerConnection before a provider sees it.
+ */
+export type ServerConnectionArgs = { [K in keyof ServerConnection]: pulumi.Input<ServerConnection[K]> };
 
 export interface QueryResult<R> {
   rows: R[];

@@ -190,9 +190,55 @@ function collectResources(raw: EngineStep[]): ResourceChange[] {
   return [...byUrn.values()];
 }
 
+/** What names the projects: each ProjectDatabase's key, and each resource's parent, by URN. */
+interface ProjectKeys {
+  /** ProjectDatabase URN → the `key` input of its TemplateDatabase child. */
+  byProject: Map<string, string>;
+  parents: Map<string, string>;
+  /** The names of the Fleets the steps name (their own steps, their children's parents). */
+  fleets: Set<string>;
+}
+
+function projectKeysOf(steps: readonly EngineStep[]): ProjectKeys {
+  const keys: ProjectKeys = { byProject: new Map(), parents: new Map(), fleets: new Set() };
+  for (const s of steps) {
+    if (parseUrn(s.urn).type === TYPES.fleet) keys.fleets.add(parseUrn(s.urn).name);
+    for (const state of [s.new, s.old]) {
+      const parent = state?.parent;
+      if (!parent) continue;
+      if (!keys.parents.has(s.urn)) keys.parents.set(s.urn, parent);
+      if (parseUrn(parent).type === TYPES.fleet) keys.fleets.add(parseUrn(parent).name);
+      const key = asString(state.inputs?.key);
+      const isDatabase = (s.type ?? parseUrn(s.urn).type) === TYPES.templateDatabase;
+      if (isDatabase && key && parseUrn(parent).type === TYPES.projectDatabase && !keys.byProject.has(parent))
+        keys.byProject.set(parent, key);
+    }
+  }
+  return keys;
+}
+
+/**
+ * The project key of a ProjectDatabase by its URN: its TemplateDatabase child's `key` input, else
+ * its name without its Fleet's (components/fleet.ts names it `<fleet>-<key>`; versions up to
+ * 264e015 named it by the key alone).
+ */
+function projectDatabaseKey(urn: string, keys: ProjectKeys): string {
+  const known = keys.byProject.get(urn);
+  if (known !== undefined) return known;
+  return withoutFleetName(parseUrn(urn).name, keys);
+}
+
+/** A project's resource name without its Fleet's name (the longest Fleet name the steps name that prefixes it). */
+function withoutFleetName(name: string, keys: ProjectKeys): string {
+  const fleet = [...keys.fleets]
+    .filter((f) => name.startsWith(`${f}-`))
+    .sort((a, b) => b.length - a.length)[0];
+  return fleet === undefined ? name : name.slice(fleet.length + 1);
+}
+
 /** The project key of a resource: its `key` input, its ProjectDatabase parent, or its name. */
-function projectKeyOf(r: ResourceChange): string | undefined {
-  if (r.type === TYPES.projectDatabase) return r.name;
+function projectKeyOf(r: ResourceChange, keys: ProjectKeys): string | undefined {
+  if (r.type === TYPES.projectDatabase) return projectDatabaseKey(r.urn, keys);
   // A project's migrations name it (`label`); a template's belong to no project.
   if (r.type === TYPES.appliedMigrations)
     return r.newInputs?.kind === "project" || r.oldInputs?.kind === "project"
@@ -200,7 +246,8 @@ function projectKeyOf(r: ResourceChange): string | undefined {
       : undefined;
   const key = asString(r.newInputs?.key) ?? asString(r.oldInputs?.key);
   if ((r.type === TYPES.templateDatabase || r.type === TYPES.projectRole) && key) return key;
-  if (r.parentUrn && parseUrn(r.parentUrn).type === TYPES.projectDatabase) return parseUrn(r.parentUrn).name;
+  if (r.parentUrn && parseUrn(r.parentUrn).type === TYPES.projectDatabase)
+    return projectDatabaseKey(r.parentUrn, keys);
   if (r.type === TYPES.templateDatabase) return r.name.replace(/-database$/, "");
   if (r.type === TYPES.projectRole) return r.name.replace(/-role$/, "");
   return undefined;
@@ -208,10 +255,18 @@ function projectKeyOf(r: ResourceChange): string | undefined {
 
 /**
  * The project of a resource whose database is not known yet (a new project's RLS tables): its
- * parent is named `<project key>-<set>` (components/fleet.ts); the longest matching key wins.
+ * parent set is a child of the project (components/fleet.ts); else, in stacks whose sets were
+ * children of the Fleet, the set is named `<project key>-<set>`: the longest matching key wins.
  */
-function keyFromParentName(r: ResourceChange, keys: Iterable<string>): string | undefined {
+function keyFromParentName(
+  r: ResourceChange,
+  keys: Iterable<string>,
+  projects: ProjectKeys,
+): string | undefined {
   if (r.type !== TYPES.rlsTable || !r.parentUrn) return undefined;
+  const project = projects.parents.get(r.parentUrn);
+  if (project && parseUrn(project).type === TYPES.projectDatabase)
+    return projectDatabaseKey(project, projects);
   const parent = parseUrn(r.parentUrn).name;
   return [...new Set(keys)].filter((k) => parent.startsWith(`${k}-`)).sort((a, b) => b.length - a.length)[0];
 }
@@ -319,10 +374,11 @@ function rlsChangesOf(resources: ResourceChange[]): RlsTableChange[] {
  * The project of an unchanged resource that no step lists (`--json` leaves unchanged resources
  * out): a project's database resource is named `<key>-database`, its component `<key>`.
  */
-function projectOfName(urn: string): string | undefined {
+function projectOfName(urn: string, keys: ProjectKeys): string | undefined {
   const { type, name } = parseUrn(urn);
-  if (type === TYPES.projectDatabase) return name;
-  if (type === TYPES.templateDatabase && name.endsWith("-database")) return name.replace(/-database$/, "");
+  if (type === TYPES.projectDatabase) return projectDatabaseKey(urn, keys);
+  if (type === TYPES.templateDatabase && name.endsWith("-database"))
+    return withoutFleetName(name.replace(/-database$/, ""), keys);
   return undefined;
 }
 
@@ -330,6 +386,7 @@ function policyViolations(
   report: PolicyReport | undefined,
   projectOfUrn: Map<string, string>,
   urnOfName: (type: string | undefined, name: string) => string | undefined,
+  keys: ProjectKeys,
 ): PolicyViolation[] {
   const out: PolicyViolation[] = [];
   const seen = new Set<string>();
@@ -347,7 +404,9 @@ function policyViolations(
       description: lines.length > 1 ? lines[0] : "",
       message: (lines.length > 1 ? lines.slice(1) : lines).join(" ").trim(),
       urn: asString(p.resourceUrn),
-      project: p.resourceUrn ? (projectOfUrn.get(p.resourceUrn) ?? projectOfName(p.resourceUrn)) : undefined,
+      project: p.resourceUrn
+        ? (projectOfUrn.get(p.resourceUrn) ?? projectOfName(p.resourceUrn, keys))
+        : undefined,
     };
     const id = JSON.stringify([v.policyPack, v.policyName, v.urn, v.message]);
     if (seen.has(id)) continue;
@@ -376,6 +435,7 @@ export function analyzePreview(input: {
   const raw = digestSteps.length > 0 || !events.length ? digestSteps : eventSteps;
   const allSteps = [...raw, ...eventSteps];
   const resources = collectResources(raw);
+  const projectKeys = projectKeysOf(allSteps);
 
   const groups = new Map<string, ResourceChange[]>();
   const other: ResourceChange[] = [];
@@ -387,7 +447,9 @@ export function analyzePreview(input: {
   for (const s of allSteps) {
     if ((s.type ?? parseUrn(s.urn).type) !== TYPES.templateDatabase) continue;
     for (const state of [s.old, s.new]) {
-      const key = asString(state?.inputs?.key) ?? parseUrn(s.urn).name.replace(/-database$/, "");
+      const key =
+        asString(state?.inputs?.key) ??
+        withoutFleetName(parseUrn(s.urn).name.replace(/-database$/, ""), projectKeys);
       const n = asString(state?.inputs?.databaseName);
       if (n && n !== UNKNOWN) databaseToKey.set(n, key);
       const display = asString(state?.inputs?.displayName);
@@ -395,7 +457,7 @@ export function analyzePreview(input: {
     }
   }
   for (const r of resources) {
-    const key = projectKeyOf(r);
+    const key = projectKeyOf(r, projectKeys);
     if (key === undefined) continue;
     groups.set(key, [...(groups.get(key) ?? []), r]);
     projectOfUrn.set(r.urn, key);
@@ -416,7 +478,7 @@ export function analyzePreview(input: {
     const dbName = names.map(asString).find((n) => n !== undefined && databaseToKey.has(n));
     const key =
       (dbName ? databaseToKey.get(dbName) : undefined) ??
-      keyFromParentName(r, [...groups.keys(), ...databaseToKey.values()]);
+      keyFromParentName(r, [...groups.keys(), ...databaseToKey.values()], projectKeys);
     if (key) {
       groups.set(key, [...(groups.get(key) ?? []), r]);
       projectOfUrn.set(r.urn, key);
@@ -428,11 +490,11 @@ export function analyzePreview(input: {
   // Both sources name every resource, the unchanged ones too: policy violations on them still find their project.
   for (const s of allSteps) {
     if (projectOfUrn.has(s.urn)) continue;
-    const { type, name } = parseUrn(s.urn);
+    const { type } = parseUrn(s.urn);
     const key =
       asString(s.new?.inputs?.key) ??
       asString(s.old?.inputs?.key) ??
-      (type === TYPES.projectDatabase ? name : undefined);
+      (type === TYPES.projectDatabase ? projectDatabaseKey(s.urn, projectKeys) : undefined);
     if (key) projectOfUrn.set(s.urn, key);
   }
 
@@ -490,7 +552,7 @@ export function analyzePreview(input: {
     resources: resources
       .filter((r) => r.custom)
       .sort((x, y) => x.name.localeCompare(y.name) || x.type.localeCompare(y.type)),
-    policies: policyViolations(report, projectOfUrn, urnOfName),
+    policies: policyViolations(report, projectOfUrn, urnOfName, projectKeys),
     policyResults: report ? { source: report.source, packs: report.packs } : undefined,
     otherRls: rlsChangesOf(other),
     migrations: migrationsOf(resources, input.migrationFolders),

@@ -66,15 +66,21 @@ export function fleetFromStackExport(exported: unknown): FleetProject[] {
   const stack = resources.find((r) => r?.type === TYPES.stack);
   const outputs = (plain(stack?.outputs?.projects) ?? {}) as Record<string, ProjectApiResponse>;
   const servers = new Map<string, ServerConnection>();
-  const serverNames = new Map<string, string>();
+  // The ProjectDatabase's server name by its URN; its TemplateDatabase (a child) holds the key.
+  const namesByUrn = new Map<string, string>();
   for (const r of resources) {
     const name = r?.type === TYPES.projectDatabase ? r.outputs?.serverName : undefined;
-    if (typeof name === "string" && typeof r.urn === "string")
-      serverNames.set(r.urn.split("::").pop()!, name);
+    if (typeof name === "string" && typeof r.urn === "string") namesByUrn.set(r.urn, name);
+  }
+  const serverNames = new Map<string, string>();
+  for (const r of resources) {
     if (r?.type !== TYPES.templateDatabase || r.delete) continue;
     const key = r.inputs?.key ?? r.outputs?.key;
+    if (typeof key !== "string") continue;
     const server = plain(r.outputs?.server ?? r.inputs?.server) as ServerConnection | undefined;
-    if (typeof key === "string" && server && typeof server.host === "string") servers.set(key, server);
+    if (server && typeof server.host === "string") servers.set(key, server);
+    const name = typeof r.parent === "string" ? namesByUrn.get(r.parent) : undefined;
+    if (name !== undefined) serverNames.set(key, name);
   }
   return Object.entries(outputs).map(([key, p]) => ({
     ...p,

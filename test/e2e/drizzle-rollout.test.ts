@@ -113,8 +113,8 @@ describe("a Drizzle Kit folder rolled out over the fleet", () => {
 
     stack.setConfig(config(true));
     expect(await planned()).toEqual({
-      [`migrations-template-local-${template}`]: [tag],
-      ...Object.fromEntries(keys.map((k) => [`migrations-${k}`, [tag]])),
+      [`fleet-migrations-template-local-${template}`]: [tag],
+      ...Object.fromEntries(keys.map((k) => [`fleet-migrations-${k}`, [tag]])),
     });
     await stack.up();
     const rows = await journalRows();
@@ -167,9 +167,13 @@ describe("a Drizzle Kit folder rolled out over the fleet", () => {
 
     // The preview plans the new migration everywhere but dz1 (its program inputs change, nothing pending).
     const plan = await planned();
-    for (const name of [`migrations-template-local-${template}`, "migrations-dz0", "migrations-dz2"])
+    for (const name of [
+      `fleet-migrations-template-local-${template}`,
+      "fleet-migrations-dz0",
+      "fleet-migrations-dz2",
+    ])
       expect(plan[name], name).toEqual([tags[1]]);
-    expect(plan["migrations-dz1"] ?? []).toEqual([]);
+    expect(plan["fleet-migrations-dz1"] ?? []).toEqual([]);
   });
 
   it("… and pgfleet's rollout does not run it there again", async () => {

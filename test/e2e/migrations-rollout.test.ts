@@ -114,7 +114,10 @@ describe(`a migration rolled out over ${FLEET_SIZE} projects and their template`
 
       fs.writeFileSync(path.join(folder, "002_add_price.sql"), M2);
       const planned = plannedMigrations((await stack.preview()).json);
-      const names = [`migrations-template-local-${template}`, ...fleet.map((e) => `migrations-${e.key}`)];
+      const names = [
+        `fleet-migrations-template-local-${template}`,
+        ...fleet.map((e) => `fleet-migrations-${e.key}`),
+      ];
       expect(Object.keys(planned).sort()).toEqual(names.sort());
       expect(Object.keys(planned)).toHaveLength(FLEET_SIZE + 1);
       for (const [name, step] of Object.entries(planned))

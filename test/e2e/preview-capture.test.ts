@@ -250,7 +250,7 @@ new PolicyPack("fixture-pack", {
 
   it("replace: a forced replacement of a database is data loss", async () => {
     stack.setConfig(config(projects));
-    const urn = `urn:pulumi:test::pgfleet::pgfleet:index:Fleet$pgfleet:index:ProjectDatabase$${TEMPLATE_DATABASE}::alpha-database`;
+    const urn = `urn:pulumi:test::pgfleet::pgfleet:index:Fleet$pgfleet:index:ProjectDatabase$${TEMPLATE_DATABASE}::fleet-alpha-database`;
     const { markdown, raw } = await capture(stack, "replace", ["--replace", urn]);
     // The --json document has one `replace` step; the event log has create-replacement, replace, delete-replaced.
     expect(raw.preview.steps!.filter((s) => s.op !== "same").map((s) => s.op)).toEqual(["replace"]);

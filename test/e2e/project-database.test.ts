@@ -187,7 +187,9 @@ describe("a fleet of three projects", () => {
     const { json } = await stack.preview();
     const steps = changedSteps(json);
     // Database and role are one resource: one in-place update.
-    expect(steps.map((s) => [s.op, s.urn.split("::").pop()])).toEqual([["update", "project-a-database"]]);
+    expect(steps.map((s) => [s.op, s.urn.split("::").pop()])).toEqual([
+      ["update", "fleet-project-a-database"],
+    ]);
 
     await stack.up();
     expect(await databaseExists(`${prefix}_a`)).toBe(false);
@@ -212,9 +214,9 @@ describe("a fleet of three projects", () => {
     const { json } = await stack.preview({ refresh: true });
     const steps = changedSteps(json).filter((s) => s.urn.includes("TemplateDatabase"));
     const byProject = Object.fromEntries(steps.map((s) => [s.urn.split("::").pop(), s.op]));
-    expect(byProject["project-c-database"]).toBe("create");
-    expect(byProject["project-b-database"]).toBe("update");
-    expect(byProject["project-a-database"]).toBe("update");
+    expect(byProject["fleet-project-c-database"]).toBe("create");
+    expect(byProject["fleet-project-b-database"]).toBe("update");
+    expect(byProject["fleet-project-a-database"]).toBe("update");
 
     await stack.up({ args: ["--refresh"] });
     expect(await databaseExists(`${prefix}_c`)).toBe(true);

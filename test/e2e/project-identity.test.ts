@@ -79,8 +79,8 @@ describe("generated names and display names", () => {
     const first = planned((await stack.preview()).json);
     const second = planned((await stack.preview()).json);
     expect(Object.keys(first).sort()).toEqual([
-      "other-database",
-      "scratch-idn-" + prefix.slice(4) + "-database",
+      "fleet-other-database",
+      "fleet-scratch-idn-" + prefix.slice(4) + "-database",
     ]);
     expect(second).toEqual(first);
     for (const p of Object.values(first)) {
@@ -98,8 +98,8 @@ describe("generated names and display names", () => {
       string,
       { ref: string; database_name: string }
     >;
-    expect(outputs.other.ref).toBe(first["other-database"].ref);
-    expect(outputs.other.database_name).toBe(first["other-database"].databaseName);
+    expect(outputs.other.ref).toBe(first["fleet-other-database"].ref);
+    expect(outputs.other.database_name).toBe(first["fleet-other-database"].databaseName);
   });
 
   it("a new display name on a project with a key replaces nothing and keeps its generated name", async () => {
@@ -366,7 +366,7 @@ export const plans = fleet.backupPlans;
     const sets = state.checkpoint.latest.resources.filter((r) => r.type === "pgfleet:index:RlsPolicySet");
     // The engine stores resources in the order their registrations finished: compare as sets.
     expect(sets.map((r) => r.parent?.split("::").pop()).sort()).toEqual(
-      [`${prefix.replace(/_/g, "-")}-a`, "beta"].sort(),
+      [`fleet-${prefix.replace(/_/g, "-")}-a`, "fleet-beta"].sort(),
     );
     const { json: again } = await stack.preview();
     expect(changedSteps(again)).toEqual([]);

@@ -106,7 +106,7 @@ describe("RLS sets on a table a migration creates", () => {
     const { json } = await stack.preview();
     const steps = planned(json);
     expect(steps.filter((s) => s.type === RLS_TYPE)).toEqual(
-      projects.map((p) => ({ op: "create", type: RLS_TYPE, name: `${p.key}-notes-owner-app.notes` })),
+      projects.map((p) => ({ op: "create", type: RLS_TYPE, name: `fleet-${p.key}-notes-owner-app.notes` })),
     );
     expect(
       steps
@@ -114,7 +114,10 @@ describe("RLS sets on a table a migration creates", () => {
         .map((s) => s.name)
         .sort(),
     ).toEqual(
-      ["migrations-template-local-" + template, ...projects.map((p) => `migrations-${p.key}`)].sort(),
+      [
+        "fleet-migrations-template-local-" + template,
+        ...projects.map((p) => `fleet-migrations-${p.key}`),
+      ].sort(),
     );
     expect(warnings(json)).not.toContain(FORCE_KEY);
 

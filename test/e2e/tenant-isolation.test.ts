@@ -129,7 +129,7 @@ describe("tenant isolation, role drift and the server log", () => {
   const role = () => `${prefix}_a_owner`;
   /** The preview's steps for project alpha's resource, without the refresh steps. */
   const alphaSteps = (json: PreviewJson) =>
-    changedSteps(json).filter((s) => s.urn.endsWith("::alpha-database") && s.op !== "refresh");
+    changedSteps(json).filter((s) => s.urn.endsWith("::fleet-alpha-database") && s.op !== "refresh");
   const changes = (json: PreviewJson) => changedSteps(json).filter((s) => s.op !== "refresh");
 
   it("preview --refresh shows every role attribute, membership and the password changed by hand", async () => {
@@ -143,7 +143,7 @@ describe("tenant isolation, role drift and the server log", () => {
     expect(alphaSteps(json).map((s) => s.op)).toEqual(["update"]);
     // The refreshed outputs name each drifted attribute.
     const drift = changedSteps(json)
-      .filter((s) => s.urn.endsWith("::alpha-database"))
+      .filter((s) => s.urn.endsWith("::fleet-alpha-database"))
       .flatMap((s) => [s.oldState?.outputs?.roleDrift, s.newState?.outputs?.roleDrift])
       .flat()
       .filter((d): d is string => typeof d === "string");

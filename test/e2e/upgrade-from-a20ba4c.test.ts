@@ -11,13 +11,13 @@
  * a pull would (the backup plan stores its destination as a path inside the folder), and this
  * code's `npm run pulumi -- preview` in it, on the state and server the old code left.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../scripts/lib/paths";
+import { archiveCommit, ensureCommit, runCommand as run, type CommandResult as Result } from "../support/git";
 import type { PreviewJson, PreviewStep } from "../support/pulumi";
 
 const COMMIT = "a20ba4cf2f9b30ab2be6b158ecefeec4c077ac16";
@@ -33,30 +33,12 @@ const DATABASES = ["analytics_v2", "project_alpha", "project_beta"];
  * the set (Analytics v2 has none). The upgrade creates these, and nothing else changes.
  */
 const NEW_IN_DEV_STACK = [
-  "pgfleet:index:SchemaMigrations migrations",
+  "pgfleet:index:SchemaMigrations fleet-migrations",
   ...["template-local-project_template", "analytics-v2", "project-alpha", "project-beta"].map(
-    (name) => `pulumi-nodejs:dynamic/pgfleet:AppliedMigrations migrations-${name}`,
+    (name) => `pulumi-nodejs:dynamic/pgfleet:AppliedMigrations fleet-migrations-${name}`,
   ),
-  ...["project-alpha", "project-beta"].map((key) => `${RLS_TABLE} ${key}-owner-only-app.notes`),
+  ...["project-alpha", "project-beta"].map((key) => `${RLS_TABLE} fleet-${key}-owner-only-app.notes`),
 ];
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-  });
-}
 
 async function ok(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Result> {
   const r = await run(cmd, args, cwd, env);
@@ -148,34 +130,11 @@ describe("a dev stack made by a20ba4c's npm start, upgraded to this checkout's c
   const npm = (args: string[]) => ok("npm", args, tree!, env);
 
   beforeAll(async () => {
-    const has = () => run("git", ["cat-file", "-e", `${COMMIT}^{commit}`], REPO_ROOT, process.env);
-    if ((await has()).code !== 0) {
-      // A shallow clone lacks it: fetch the history from the clone's origin (a local path in CI).
-      const shallow = await run("git", ["rev-parse", "--is-shallow-repository"], REPO_ROOT, process.env);
-      const fetchArgs =
-        shallow.stdout.trim() === "true"
-          ? ["fetch", "--quiet", "--unshallow"]
-          : ["fetch", "--quiet", "origin"];
-      const fetched = await run("git", fetchArgs, REPO_ROOT, process.env);
-      if ((await has()).code !== 0) {
-        throw new Error(
-          `commit ${COMMIT.slice(0, 7)} (the version whose dev stack this test upgrades) is not in this clone's ` +
-            `history, and \`git ${fetchArgs.join(" ")}\` did not bring it (exit ${fetched.code}: ${fetched.stderr.trim()}): ` +
-            "fetch the whole history to run this test",
-        );
-      }
-    }
+    await ensureCommit(COMMIT, "the version whose dev stack this test upgrades");
     tree = fs.mkdtempSync(path.join(os.tmpdir(), "pgfleet-upgrade-a20ba4c-"));
     // When run as root, the tree's server runs as its own system user, which must reach the tree.
     fs.chmodSync(tree, 0o755);
-    await timed("git archive", () =>
-      ok(
-        "sh",
-        ["-c", 'git -C "$1" archive "$2" | tar -x -C "$3"', "sh", REPO_ROOT, COMMIT, tree!],
-        REPO_ROOT,
-        process.env,
-      ),
-    );
+    await timed("git archive", () => archiveCommit(COMMIT, tree!));
     // The developer's environment, not the test run's: no test server, backend, passphrase or home.
     env = Object.fromEntries(
       Object.entries(process.env).filter(

@@ -12,6 +12,18 @@ export const TEMPLATE_SQL = fs.readFileSync(
   "utf8",
 );
 
+/**
+ * The dev stack's `owner-only` RLS set (stacks/Pulumi.dev.yaml) on the tables of TEMPLATE_SQL and
+ * the example migrations: `users`, and `app.notes`, which the migrations create (forced: the
+ * project's role owns it).
+ */
+export const OWNER_ONLY_SET = {
+  tables: {
+    users: { policies: [{ builder: "ownRowsOnly", column: "id", cast: "uuid" }] },
+    "app.notes": { force: true, policies: [{ builder: "ownRowsOnly", column: "user_id", cast: "uuid" }] },
+  },
+};
+
 export interface ProjectEntry {
   name: string;
   databaseName?: string;
@@ -51,6 +63,48 @@ export async function databasesLike(prefix: string): Promise<DatabaseRow[]> {
     );
     return r.rows;
   });
+}
+
+/** What the test server holds of some project databases: each one and its role, with their marks. */
+export interface ProjectsOnServer {
+  /** By name: the ownership mark (COMMENT) and the oid (a database made again has another). */
+  databases: Record<string, { mark: string | null; oid: number }>;
+  /** `<database>_owner` roles by name: their ownership marks. */
+  roles: Record<string, string | null>;
+  /** The backup plans of the names asked for, in pgfleet's catalog. */
+  plans: Array<{ name: string; databases: string[] }>;
+}
+
+/** The databases named (those that exist), their `<database>_owner` roles, and the plans named. */
+export async function projectsOnServer(databases: string[], plans: string[]): Promise<ProjectsOnServer> {
+  return withAdmin(async (c) => {
+    const dbs = await c.query<{ name: string; mark: string | null; oid: number }>(
+      "SELECT datname AS name, shobj_description(oid, 'pg_database') AS mark, oid FROM pg_database WHERE datname = ANY($1) ORDER BY 1",
+      [databases],
+    );
+    const roles = await c.query<{ name: string; mark: string | null }>(
+      "SELECT rolname AS name, shobj_description(oid, 'pg_authid') AS mark FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1",
+      [databases.map((d) => `${d}_owner`)],
+    );
+    const planRows = await withAdmin(
+      (k) =>
+        k.query<{ name: string; databases: string[] }>(
+          "SELECT name, databases FROM pgfleet_backup.plans WHERE name = ANY($1) ORDER BY 1",
+          [plans],
+        ),
+      "pgfleet_catalog",
+    );
+    return {
+      databases: Object.fromEntries(dbs.rows.map((r) => [r.name, { mark: r.mark, oid: r.oid }])),
+      roles: Object.fromEntries(roles.rows.map((r) => [r.name, r.mark])),
+      plans: planRows.rows,
+    };
+  });
+}
+
+/** The `key` of a pgfleet ownership mark (`pgfleet:{…}`), or null without one. */
+export function markKey(mark: string | null): string | null {
+  return mark ? (JSON.parse(mark.replace(/^pgfleet:/, "")) as { key: string }).key : null;
 }
 
 /** Roles whose names start with `prefix`. */

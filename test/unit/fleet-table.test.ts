@@ -21,6 +21,9 @@ const output = (key: string, db: string) => ({
   inserted_at: "2026-01-01T00:00:00Z",
 });
 const urn = (type: string, name: string) => `urn:pulumi:dev::pgfleet::pgfleet:index:Fleet$${type}::${name}`;
+const projectUrn = (name: string) => urn("pgfleet:index:ProjectDatabase", name);
+const databaseUrn = (name: string) =>
+  `urn:pulumi:dev::pgfleet::pgfleet:index:Fleet$pgfleet:index:ProjectDatabase$pulumi-nodejs:dynamic/pgfleet:TemplateDatabase::${name}`;
 
 const exported = {
   version: 3,
@@ -32,24 +35,28 @@ const exported = {
         outputs: { projects: secret({ alpha: output("alpha", "app"), gamma: output("gamma", "app") }) },
       },
       {
-        urn: urn("pgfleet:index:ProjectDatabase", "alpha"),
+        // Named from the Fleet's name; the project key is its TemplateDatabase's.
+        urn: projectUrn("fleet-alpha"),
         type: "pgfleet:index:ProjectDatabase",
         outputs: { serverName: "main" },
       },
       {
-        urn: urn("pgfleet:index:ProjectDatabase", "gamma"),
+        // Named from the Fleet's name; the project key is its TemplateDatabase's.
+        urn: projectUrn("fleet-gamma"),
         type: "pgfleet:index:ProjectDatabase",
         outputs: { serverName: "far" },
       },
       {
-        urn: urn("pulumi-nodejs:dynamic/pgfleet:TemplateDatabase", "alpha-database"),
+        urn: databaseUrn("fleet-alpha-database"),
         type: "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase",
+        parent: projectUrn("fleet-alpha"),
         inputs: { key: "alpha" },
         outputs: { server: secret({ host: "db1", port: 5432, user: "admin", password: "s1" }) },
       },
       {
-        urn: urn("pulumi-nodejs:dynamic/pgfleet:TemplateDatabase", "gamma-database"),
+        urn: databaseUrn("fleet-gamma-database"),
         type: "pulumi-nodejs:dynamic/pgfleet:TemplateDatabase",
+        parent: projectUrn("fleet-gamma"),
         inputs: { key: "gamma" },
         outputs: { server: secret({ host: "db2", port: 6543, user: "admin", password: "s2" }) },
       },

@@ -201,7 +201,26 @@ describe("rendering the captured previews", () => {
   it("the replacement steps of the event log count as one replace", () => {
     const { events } = load("replace");
     const a = analyzePreview({ events });
-    expect(a.resources.map((r) => [r.name, r.op])).toEqual([["alpha-database", "replace"]]);
+    expect(a.resources.map((r) => [r.name, r.op])).toEqual([["fleet-alpha-database", "replace"]]);
+  });
+
+  it("finds each project by its key in either layout: named from the Fleet (`fleet-<key>`) or by the key alone", () => {
+    for (const name of ["create", "mixed", "rls", "policy", "delete-data-loss"]) {
+      const now = load(name);
+      // A stack whose resources were named before the Fleet's name prefixed them (up to 264e015).
+      const earlier = JSON.parse(JSON.stringify(now).replace(/::fleet-/g, "::")) as typeof now;
+      const projects = (x: typeof now) => {
+        const a = analyzePreview(x);
+        return {
+          projects: a.projects.map((p) => [p.key, p.action, p.rls.length]),
+          policies: a.policies.map((v) => v.project),
+        };
+      };
+      expect(projects(earlier), name).toEqual(projects(now));
+      for (const [key] of projects(now).projects) expect(String(key), name).not.toMatch(/^fleet-/);
+    }
+    const keys = analyzePreview(load("mixed")).projects.map((p) => p.key);
+    expect(keys.length).toBeGreaterThan(1);
   });
 });
 
