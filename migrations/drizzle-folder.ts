@@ -99,8 +99,8 @@ export async function readDrizzleFolder(folder: string): Promise<MigrationSource
       const split = splitStatements(chunk, file, directives);
       problems.push(...split.problems);
       parsedStatements += split.statements.length;
-      admin.extensions.push(...split.admin.extensions);
-      admin.others.push(...split.admin.others);
+      admin.extensions.push(...(split.admin?.extensions ?? []));
+      admin.others.push(...(split.admin?.others ?? []));
     }
     if (parsedStatements === 0 && !problems.some((p) => p.file === file))
       problems.push({ file, rule: "no empty migrations", message: "the file holds no SQL statement" });

@@ -332,7 +332,7 @@ export function splitStatements(
   text: string,
   file: string,
   directives: Directives,
-): { statements: string[]; problems: MigrationProblem[]; admin: AdminStatements } {
+): { statements: string[]; problems: MigrationProblem[]; admin?: AdminStatements } {
   let parsed: { stmts?: { stmt: StatementNode; stmt_location?: number; stmt_len?: number }[] };
   try {
     parsed = parser().parseSync(text) as unknown as typeof parsed;
@@ -340,22 +340,26 @@ export function splitStatements(
     return {
       statements: [],
       problems: [{ file, rule: "valid PostgreSQL SQL", message: errorText(err) }],
-      admin: { extensions: [], others: [] },
     };
   }
   // Locations are byte offsets into the UTF-8 text.
   const bytes = Buffer.from(text, "utf8");
   const statements: string[] = [];
   const problems: MigrationProblem[] = [];
-  const admin: AdminStatements = { extensions: [], others: [] };
+  // Sorted for `-- pgfleet: admin` scripts only: no other script runs as the admin.
+  const admin: AdminStatements | undefined = directives.needsAdmin
+    ? { extensions: [], others: [] }
+    : undefined;
   for (const s of parsed.stmts ?? []) {
     const start = s.stmt_location ?? 0;
     const end = s.stmt_len ? start + s.stmt_len : bytes.length;
     const sql = bytes.subarray(start, end).toString("utf8").trim();
     statements.push(sql);
-    const extension = extensionStatementOf(s.stmt);
-    if (extension) admin.extensions.push(extension);
-    else admin.others.push(statementStart(sql));
+    if (admin) {
+      const extension = extensionStatementOf(s.stmt);
+      if (extension) admin.extensions.push(extension);
+      else admin.others.push(statementStart(sql));
+    }
     const needs = needsOf(s.stmt);
     if (needs.noTransaction && directives.transactional)
       problems.push({
@@ -396,7 +400,7 @@ export function readMigrationFile(
       statements: split.statements,
       checksum: sha256Hex(text),
       ...directives,
-      ...(directives.needsAdmin ? { admin: split.admin } : {}),
+      ...(split.admin ? { admin: split.admin } : {}),
       file,
     },
     problems,

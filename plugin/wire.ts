@@ -4,17 +4,17 @@
  * {@link ServedResource} shape that plugin/provider.ts dispatches to.
  */
 import type { CheckFailure } from "@pulumi/pulumi/provider";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { UNKNOWN } from "../core/unknown-values";
 import { parseServerUrl, type ServerConnection } from "../db/client";
 import type { Operations } from "../provider/dynamic";
 
 /**
- * The engine's wire encoding of a secret value (the SDK's `specialSigKey`/`specialSecretSig`):
- * the plugin accepts secrets, so secret inputs arrive wrapped like this and secret outputs are
- * returned wrapped.
+ * The engine's wire encoding of a secret value (the SDK's own constants): the plugin accepts
+ * secrets, so secret inputs arrive wrapped like this and secret outputs are returned wrapped.
  */
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const SIG_KEY = specialSigKey;
+const SECRET_SIG = specialSecretSig;
 
 function isSecret(value: unknown): value is { value: unknown } {
   return (

@@ -54,7 +54,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { secret } from "@pulumi/pulumi/output";
 import { VERIFY_MODES } from "../core/backup-plan";
-import { errorText, PgfleetError } from "../core/errors";
+import { errorText } from "../core/errors";
 import { MIGRATOR_ROLE } from "../core/naming";
 import { ident, literal } from "../core/sql";
 import { hasUnknown, UNKNOWN } from "../core/unknown-values";
@@ -513,9 +513,19 @@ function adminRunner(
     );
 }
 
-/** The folder's scripts marked `-- pgfleet: admin`: its migrations' and the down files of removed ones. */
-function adminScripts(source: MigrationSource): MigrationScript[] {
-  return [...source.migrations, ...(source.removed ?? []).map((r) => r.down)].filter((m) => m.needsAdmin);
+/**
+ * Whether this run may run a script marked `-- pgfleet: admin`: a pending migration's or a
+ * reverted one's down file, as check planned them (any of the folder's while check could not tell).
+ */
+function adminScriptDue(inputs: AppliedMigrationsInputs, source: MigrationSource): boolean {
+  const planned = (ids: AppliedMigrationsInputs["pending"]) => (id: string) =>
+    !Array.isArray(ids) || ids.includes(id);
+  const pending = planned(inputs.pending);
+  const reverting = planned(inputs.reverting);
+  return (
+    source.migrations.some((m) => m.needsAdmin && pending(m.id)) ||
+    (source.removed ?? []).some((r) => r.down.needsAdmin && reverting(r.id))
+  );
 }
 
 /** The outputs: the inputs but their planned lists, and the migrations applied, in order. */
@@ -533,13 +543,11 @@ async function apply(inputs: AppliedMigrationsInputs): Promise<AppliedMigrations
   const source = await readSource(inputs, handle);
   // The role's sessions have the extension schema on their search path from their start, so the
   // migrations after an admin one use its extensions unqualified.
-  if (inputs.kind === "project" && inputs.allowAdmin && adminScripts(source).length > 0)
+  if (inputs.kind === "project" && inputs.allowAdmin && adminScriptDue(inputs, source))
     await withProjectClient(inputs.server, inputs.database, (admin) =>
       prepareExtensionSchema(admin, inputs.database, inputs.login.user),
     ).catch((err: unknown) => {
-      throw err instanceof PgfleetError
-        ? err
-        : mapError(err, { database: inputs.database, action: "prepare the extension schema of" });
+      throw mapError(err, { database: inputs.database, action: "prepare the extension schema of" });
     });
   const client = await connectAs(inputs).catch((err: unknown) => {
     throw mapError(err, { database: inputs.database, action: "connect to apply migrations to" });

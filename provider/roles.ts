@@ -22,7 +22,7 @@
  */
 import * as crypto from "node:crypto";
 import { PgfleetError } from "../core/errors";
-import { MIGRATOR_ROLE, roleNameFor } from "../core/naming";
+import { EXTENSION_SCHEMA, MIGRATOR_ROLE, roleNameFor } from "../core/naming";
 import { scramSha256Verifier, scramVerifierMatches } from "../core/scram";
 import { ident, literal } from "../core/sql";
 import { withProjectClient, type DbClient, type ServerConnection } from "../db/client";
@@ -134,7 +134,8 @@ async function userSchemas(client: DbClient): Promise<string[]> {
 async function grantInDatabase(client: DbClient, database: string, roleName: string): Promise<void> {
   const role = ident(roleName);
   const statements = [`GRANT CONNECT, TEMPORARY, CREATE ON DATABASE ${ident(database)} TO ${role}`];
-  for (const schema of await userSchemas(client)) {
+  const schemas = await userSchemas(client);
+  for (const schema of schemas) {
     const s = ident(schema);
     statements.push(
       `GRANT USAGE ON SCHEMA ${s} TO ${role}`,
@@ -146,7 +147,8 @@ async function grantInDatabase(client: DbClient, database: string, roleName: str
   }
   // One round trip: the statements run as one implicit transaction.
   await client.query(statements.join(";\n"));
-  await grantExtensionSchema(client, database, roleName);
+  // Its search path, once pgfleet made the extension schema (its USAGE is granted above).
+  if (schemas.includes(EXTENSION_SCHEMA)) await grantExtensionSchema(client, database, roleName);
 }
 
 /** Revokes PUBLIC's access to the database and grants the role what a project needs. */

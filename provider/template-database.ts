@@ -419,7 +419,7 @@ async function ensureExtensions(inputs: TemplateDatabaseInputs): Promise<void> {
   await withProjectClient(inputs.server, database, (c) =>
     createExtensions(c, database, inputs.extensions ?? [], roleNameFor(database)),
   ).catch((err: unknown) => {
-    throw err instanceof PgfleetError ? err : mapError(err, { database, action: "create the extensions of" });
+    throw mapError(err, { database, action: "create the extensions of" });
   });
 }
 
