@@ -51,6 +51,15 @@ export function hasSqlState(err: unknown, ...states: SqlState[]): boolean {
   return state !== undefined && (states as string[]).includes(state);
 }
 
+/**
+ * Whether `err` is PostgreSQL's "tuple concurrently updated" (or deleted): two sessions rewrote
+ * one catalog row (a role, a database's ACL) at the same moment, and the later one lost. The row
+ * is then as the other session left it; the caller reads it again and decides.
+ */
+export function isConcurrentCatalogWrite(err: unknown): boolean {
+  return hasSqlState(err, SQLSTATE.internalError) && /tuple concurrently (updated|deleted)/.test(String(err));
+}
+
 export interface ErrorContext {
   database: string;
   template?: string;

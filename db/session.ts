@@ -4,7 +4,7 @@
  */
 import { CATALOG_DATABASE } from "../core/naming";
 import { closing, connect, connectShared, type DbClient, type ServerConnection } from "./client";
-import { hasSqlState, mapError, SQLSTATE } from "./errors";
+import { hasSqlState, isConcurrentCatalogWrite, mapError, SQLSTATE } from "./errors";
 import { ident } from "../core/sql";
 
 /**
@@ -72,7 +72,7 @@ export async function closeToPublic(client: DbClient, databases: string[]): Prom
       await client.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(datname)} FROM PUBLIC`);
     } catch (err) {
       // "tuple concurrently updated": a parallel operation closed it at the same moment.
-      if (hasSqlState(err, SQLSTATE.internalError) && /concurrently/.test(String(err))) continue;
+      if (isConcurrentCatalogWrite(err)) continue;
       throw mapError(err, { database: datname, action: "revoke PUBLIC's access to" });
     }
   }

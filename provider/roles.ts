@@ -27,7 +27,7 @@ import { scramSha256Verifier, scramVerifierMatches } from "../core/scram";
 import { ident, literal } from "../core/sql";
 import { withProjectClient, type DbClient, type ServerConnection } from "../db/client";
 import { grantExtensionSchema } from "../db/extensions";
-import { hasSqlState, mapError, SQLSTATE } from "../db/errors";
+import { hasSqlState, isConcurrentCatalogWrite, mapError, SQLSTATE } from "../db/errors";
 import { EVERY_STACK, formatMark, parseMark, sameOwner, type OwnershipMark } from "../db/marks";
 
 /** What the role functions need to know about a project. */
@@ -364,25 +364,28 @@ function isMigratorMark(comment: string | null): boolean {
  */
 export async function prepareMigrator(client: DbClient, database: string): Promise<string> {
   const role = ident(MIGRATOR_ROLE);
+  const clean = (r: RoleRow) =>
+    !r.rolcanlogin &&
+    !r.rolsuper &&
+    !r.rolcreatedb &&
+    !r.rolcreaterole &&
+    !r.rolreplication &&
+    !r.rolbypassrls &&
+    r.memberof.length === 0 &&
+    r.comment === MIGRATOR_MARK;
   try {
     let existing = await findRole(client, MIGRATOR_ROLE);
-    if (existing && !isMigratorMark(existing.comment))
-      throw new PgfleetError(
-        "INSUFFICIENT_PERMISSIONS",
-        `role "${MIGRATOR_ROLE}" already exists and was not created by pgfleet; template migrations run as that ` +
-          "role: rename or drop it",
-      );
-    const clean = (r: RoleRow) =>
-      !r.rolcanlogin &&
-      !r.rolsuper &&
-      !r.rolcreatedb &&
-      !r.rolcreaterole &&
-      !r.rolreplication &&
-      !r.rolbypassrls &&
-      r.memberof.length === 0 &&
-      r.comment === MIGRATOR_MARK;
-    if (!existing || !clean(existing)) {
-      // Written only when missing or drifted: parallel template migrations mostly find it ready.
+    // Written only when missing or drifted, so parallel template migrations mostly find it ready;
+    // two that write it at the same moment collide (a duplicate, or "tuple concurrently updated"),
+    // and the loser reads the role again and judges what the winner left.
+    for (let attempt = 1; ; attempt++) {
+      if (existing && !isMigratorMark(existing.comment))
+        throw new PgfleetError(
+          "INSUFFICIENT_PERMISSIONS",
+          `role "${MIGRATOR_ROLE}" already exists and was not created by pgfleet; template migrations run as that ` +
+            "role: rename or drop it",
+        );
+      if (existing && clean(existing)) break;
       const attributes =
         (!existing ||
         existing.admin_super ||
@@ -398,18 +401,27 @@ export async function prepareMigrator(client: DbClient, database: string): Promi
       ];
       try {
         await client.query(statements.join(";\n"));
+        existing = await findRole(client, MIGRATOR_ROLE);
+        break;
       } catch (err) {
-        // Created meanwhile by a parallel template migration: that one is ready.
-        if (existing || !hasSqlState(err, SQLSTATE.duplicateObject, SQLSTATE.uniqueViolation)) throw err;
+        const collided =
+          isConcurrentCatalogWrite(err) ||
+          hasSqlState(err, SQLSTATE.duplicateObject, SQLSTATE.uniqueViolation);
+        if (!collided || attempt >= 5) throw err;
+        existing = await findRole(client, MIGRATOR_ROLE);
       }
-      existing = await findRole(client, MIGRATOR_ROLE);
     }
     if (!existing?.admin_super) {
       const member = await client.query<{ m: boolean }>(
         "SELECT pg_has_role(current_user, $1, 'MEMBER') AS m",
         [MIGRATOR_ROLE],
       );
-      if (!member.rows[0]?.m) await client.query(`GRANT ${role} TO CURRENT_USER`);
+      try {
+        if (!member.rows[0]?.m) await client.query(`GRANT ${role} TO CURRENT_USER`);
+      } catch (err) {
+        // Granted meanwhile by a parallel template migration.
+        if (!isConcurrentCatalogWrite(err) && !hasSqlState(err, SQLSTATE.uniqueViolation)) throw err;
+      }
     }
     await grantInDatabase(client, database, MIGRATOR_ROLE);
   } catch (err) {

@@ -19,6 +19,7 @@ import { migrationFormat } from "../../migrations/formats";
 import { folderDigest } from "../../migrations/source";
 import { operations as migrations, type AppliedMigrationsInputs } from "../../provider/applied-migrations";
 import { operations as databases, type TemplateDatabaseInputs } from "../../provider/template-database";
+import { prepareMigrator } from "../../provider/roles";
 import { adminServer, createScratchDatabase, dropDatabase, uniqueName, withAdmin } from "../support/postgres";
 import { checkedTemplateDatabaseInputs } from "../support/template-database-inputs";
 
@@ -33,6 +34,8 @@ let folder: string;
 let template: string;
 let plain: string;
 const clones: string[] = [];
+/** Databases a test made for itself, dropped at the end. */
+const scratch: string[] = [];
 
 async function migrationInputs(
   over: Partial<AppliedMigrationsInputs> = {},
@@ -93,6 +96,19 @@ async function migratorMentions(database: string): Promise<number> {
   );
 }
 
+/** The template-migration role's LOGIN and CREATEDB, which the tests drift by hand. */
+function migratorAttributes(): Promise<{ rolcanlogin: boolean; rolcreatedb: boolean }> {
+  return withAdmin(
+    async (c) =>
+      (
+        await c.query<{ rolcanlogin: boolean; rolcreatedb: boolean }>(
+          "SELECT rolcanlogin, rolcreatedb FROM pg_roles WHERE rolname = $1",
+          [MIGRATOR_ROLE],
+        )
+      ).rows[0],
+  );
+}
+
 beforeAll(async () => {
   folder = fs.mkdtempSync(path.join(os.tmpdir(), "pgfleet-migrator-"));
   for (const [file, text] of Object.entries(FILES)) fs.writeFileSync(path.join(folder, file), text);
@@ -106,7 +122,7 @@ afterAll(async () => {
     await dropDatabase(n);
     await withAdmin((c) => c.query(`DROP ROLE IF EXISTS ${ident(roleNameFor(n))}`));
   }
-  for (const db of [template, plain]) if (db) await dropDatabase(db);
+  for (const db of [template, plain, ...scratch]) if (db) await dropDatabase(db);
   if (folder) fs.rmSync(folder, { recursive: true, force: true });
 });
 
@@ -155,16 +171,7 @@ describe("template migrations and the template-migration role", () => {
     await withAdmin((c) => c.query(`ALTER ROLE ${ident(MIGRATOR_ROLE)} LOGIN CREATEDB`));
     fs.writeFileSync(path.join(folder, "003_more.sql"), "ALTER TABLE app.items ADD COLUMN more text;\n");
     await migrations.create(await migrationInputs());
-    const after = await withAdmin(
-      async (c) =>
-        (
-          await c.query<{ rolcanlogin: boolean; rolcreatedb: boolean }>(
-            "SELECT rolcanlogin, rolcreatedb FROM pg_roles WHERE rolname = $1",
-            [MIGRATOR_ROLE],
-          )
-        ).rows[0],
-    );
-    expect(after).toEqual({ rolcanlogin: false, rolcreatedb: false });
+    expect(await migratorAttributes()).toEqual({ rolcanlogin: false, rolcreatedb: false });
   });
 
   it("a project cloned from it owns the migrated objects and alters them in its own next migration", async () => {
@@ -222,6 +229,22 @@ describe("template migrations and the template-migration role", () => {
     const db = (created.outs as { databaseName: string }).databaseName;
     expect(await owners(db, ["public.base"])).toEqual({ "public.base": adminServer().user });
     expect(await migratorMentions(db)).toBe(0);
+  });
+
+  it("parallel template migrations that find the role drifted all set it back, none fails", async () => {
+    // Each round drifts the role, then eight templates' migrations prepare it at once: they
+    // collide on its catalog row, and every one must still succeed.
+    const templates: string[] = [];
+    for (let i = 0; i < 8; i++) templates.push(await createScratchDatabase(`migrator_par_${i}`));
+    scratch.push(...templates);
+    for (let round = 0; round < 5; round++) {
+      await withAdmin((c) => c.query(`ALTER ROLE ${ident(MIGRATOR_ROLE)} LOGIN CREATEDB`));
+      const results = await Promise.allSettled(
+        templates.map((t) => withAdmin((c) => prepareMigrator(c, t), t)),
+      );
+      expect(results.filter((r) => r.status === "rejected").map((r) => String(r.reason))).toEqual([]);
+    }
+    expect(await migratorAttributes()).toEqual({ rolcanlogin: false, rolcreatedb: false });
   });
 });
 
