@@ -3,7 +3,17 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".pgfleet/**", "dist/**", "**/*.js", "**/*.mjs", "vitest.config.ts"] },
+  {
+    ignores: [
+      "node_modules/**",
+      ".pgfleet/**",
+      "dist/**",
+      "**/*.js",
+      "**/*.mjs",
+      "vitest.config.ts",
+      "vitest.scale.config.ts",
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

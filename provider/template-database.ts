@@ -17,7 +17,7 @@
  * - diff/update: a template change is not a change (existing projects keep their schema, seed
  *   000); rename is `ALTER DATABASE … RENAME`; owner and connection limit change in place;
  * - the role `<database>_owner` is created (or adopted) with the database, renamed with it,
- *   created again with the same password when it is gone, and dropped after the database (not
+ *   created again with the same password when it is gone, and dropped before the database (not
  *   under `retain`); on create, what template migrations made in the clone (owned by the
  *   template-migration role, provider/roles.ts) is reassigned to it, tracking table included, so
  *   the project's own migrations can alter it;
@@ -26,8 +26,9 @@
  * - adopt (provider/adoption.ts): an existing database is taken in place, never cloned, dropped
  *   or created when missing (DATABASE_NOT_FOUND, at preview too);
  * - delete: follows the deletion policy: `retain` keeps database, role and backups; `drop` drops
- *   the database, then the role; `backup-then-drop` dumps and verifies first, and keeps both when
- *   that fails.
+ *   the role, then the database (a run killed between the two leaves the database, which a
+ *   refresh still finds and the next delete drops; the other order left a role nothing named);
+ *   `backup-then-drop` dumps and verifies first, and keeps both when that fails.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { secret } from "@pulumi/pulumi/output";
@@ -721,7 +722,7 @@ async function remove(_id: string, props: TemplateDatabaseOutputs): Promise<void
           },
         );
       }
-      // Order: dump → verify → drop the database → drop the role; a failed dump leaves both.
+      // Order: dump → verify → drop the role → drop the database; a failed dump leaves both.
       if (row && props.deletionPolicy === "backup-then-drop") {
         try {
           await finalBackupOfProject(props.server, props.stack, name, props.finalBackup);
@@ -732,12 +733,14 @@ async function remove(_id: string, props: TemplateDatabaseOutputs): Promise<void
           );
         }
       }
+      // The tenant's sessions end first: their locks would hold up the role's REASSIGN OWNED.
+      if (row) await terminateSessions(client, name);
+      await dropRole(client, props);
       try {
         if (row) await dropDatabase(client, name);
       } catch (err) {
         throw mapError(err, { database: name, action: "drop" });
       }
-      await dropRole(client, props);
     },
     { avoid: name, shared: true },
   );

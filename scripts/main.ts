@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   say("Pulumi toolchain");
   const toolchain = ensureToolchain((l) => console.log(l));
   console.log(`pulumi ${toolchain.version} (${toolchain.source})`);
-  const env = { ...pulumiEnv({ toolchain, stack: STACK }), PGFLEET_ADMIN_URL: adminUrl };
+  const env = { ...pulumiEnv({ toolchain, stack: STACK, ownProgram: true }), PGFLEET_ADMIN_URL: adminUrl };
   pulumi(["stack", "select", STACK, "--create", "--non-interactive"], env, true);
 
   say(`pulumi up --stack ${STACK} (policy pack: stacks/policy.${STACK}.json)`);

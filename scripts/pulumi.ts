@@ -23,7 +23,7 @@ async function main(args: string[]): Promise<number> {
   const refusal = verbosityRefusal(args);
   if (refusal) throw new Error(refusal);
   const stack = stackOf(args);
-  const env = pulumiEnv({ stack });
+  const env = pulumiEnv({ stack, ownProgram: true });
   const facts = stack ? readStackFile(stack) : undefined;
   if (stack === "dev") await embedded.adminUrl((l) => console.error(l));
   const gated = ["preview", "pre", "up", "update"].includes(args[0]) && !args.includes("--policy-pack");

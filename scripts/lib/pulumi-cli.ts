@@ -166,7 +166,26 @@ export interface PulumiEnvOptions {
   /** PULUMI_HOME. @default .pgfleet/pulumi-home */
   pulumiHome?: string;
   toolchain?: Toolchain;
+  /**
+   * Whether the command runs pgfleet's own program (index.ts, which declares Fleets and nothing
+   * else). Its updates then write the state once, at the end, instead of around every step
+   * ({@link OWN_PROGRAM_CHECKPOINTS}); another program keeps the engine's checkpoints.
+   * @default false
+   */
+  ownProgram?: boolean;
 }
+
+/**
+ * The engine's intermediate checkpoints, skipped for pgfleet's own program. Around every step the
+ * backend rewrites the whole state (and its `.bak`), so an `up` that adds to a fleet of N projects
+ * costs O(N) per added project. What pgfleet's program declares converges without them after a
+ * crash or `kill -9`: every create adopts what this stack and project marked (databases, roles,
+ * migrations' tracking rows, plans), updates are idempotent, and a delete of something already
+ * gone is a success (test/scale/fleet-scale-crash.test.ts). A run that dies keeps the state of the
+ * run before it; the next `up` makes it true again. A program with other resources, whose creates
+ * may not adopt, must keep the checkpoints. A PULUMI_SKIP_CHECKPOINTS of the caller's wins.
+ */
+export const OWN_PROGRAM_CHECKPOINTS = { PULUMI_SKIP_CHECKPOINTS: "true" } as const;
 
 export function pulumiEnv(options: PulumiEnvOptions = {}): NodeJS.ProcessEnv {
   const toolchain = options.toolchain ?? ensureToolchain();
@@ -183,6 +202,9 @@ export function pulumiEnv(options: PulumiEnvOptions = {}): NodeJS.ProcessEnv {
     PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    ...(options.ownProgram && process.env.PULUMI_SKIP_CHECKPOINTS === undefined
+      ? OWN_PROGRAM_CHECKPOINTS
+      : {}),
   };
   return { ...env, ...passphraseFor(options.stack, env) };
 }

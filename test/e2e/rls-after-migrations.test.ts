@@ -105,8 +105,13 @@ describe("RLS sets on a table a migration creates", () => {
 
     const { json } = await stack.preview();
     const steps = planned(json);
-    expect(steps.filter((s) => s.type === RLS_TYPE)).toEqual(
-      projects.map((p) => ({ op: "create", type: RLS_TYPE, name: `fleet-${p.key}-notes-owner-app.notes` })),
+    // In name order: the engine plans independent steps in no fixed order.
+    expect(
+      steps.filter((s) => s.type === RLS_TYPE).sort((a, b) => String(a.name).localeCompare(String(b.name))),
+    ).toEqual(
+      projects
+        .map((p) => ({ op: "create", type: RLS_TYPE, name: `fleet-${p.key}-notes-owner-app.notes` }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
     );
     expect(
       steps

@@ -86,6 +86,7 @@ export class TestStack {
     extraEnv: Record<string, string>,
     homeAndTmp: boolean,
     stack: string,
+    ownProgram: boolean,
   ) {
     this.dir = dir;
     this.stack = stack;
@@ -95,7 +96,7 @@ export class TestStack {
     if (this.tmpDir) fs.mkdirSync(this.tmpDir, { recursive: true });
     const own = homeAndTmp ? path.join(dir, ".pulumi-home") : undefined;
     this.env = {
-      ...pulumiEnv({ stateDir: this.stateDir, pulumiHome: own, toolchain: toolchainFromEnv() }),
+      ...pulumiEnv({ stateDir: this.stateDir, pulumiHome: own, toolchain: toolchainFromEnv(), ownProgram }),
       PULUMI_CONFIG_PASSPHRASE: "pgfleet-test",
       ...(this.tmpDir ? { TMPDIR: this.tmpDir } : {}),
       ...extraEnv,
@@ -114,6 +115,8 @@ export class TestStack {
       options.env ?? {},
       !!options.homeAndTmp,
       options.stack ?? STACK,
+      // The repository's program runs as npm start and npm run pulumi run it.
+      !!options.repoProgram,
     );
     const main = options.repoProgram ? path.relative(dir, path.join(REPO_ROOT, "index.ts")) : "index.ts";
     fs.writeFileSync(
