@@ -111,10 +111,9 @@ export function renderMigrations(m: MigrationResults, run: SectionRun): string[]
     "",
     `Per database: pgfleet ${formatMs(r.up.median / (m.projects + 1))} of \`up\` (template included), raw ${formatMs(r.raw.median / m.projects)}. ` +
       `Set-up, not timed in the goal: creating the ${m.projects} projects took ${formatMs(m.setup.fleetUp)}, rolling out migration 001 ` +
-      `(schema, table and rows) ${formatMs(m.setup.firstMigrationUp)}. One more rollout with \`PULUMI_SKIP_CHECKPOINTS=true\` ` +
-      `took ${formatMs(r.upWithoutCheckpoints)} (CPU-sampled rollout below: ${formatMs(r.splitMs)}): the local backend rewrites the whole ` +
-      "state file after every step, and each AppliedMigrations resource holds the folder's list in its inputs and outputs; skipping " +
-      "checkpoints is not safe for real stacks and is shown only to size that cost.",
+      `(schema, table and rows) ${formatMs(m.setup.firstMigrationUp)}. One more rollout with the engine's checkpoints (\`PULUMI_SKIP_CHECKPOINTS=false\`) ` +
+      `took ${formatMs(r.upWithCheckpoints)} (CPU-sampled rollout below: ${formatMs(r.splitMs)}): the local backend then rewrites the whole ` +
+      "state file around every step; pgfleet's own program skips them.",
     "",
     "### No-op preview",
     "",

@@ -73,20 +73,20 @@ export async function cycle(
   }
 }
 
-/** Diagnostics of one `up` of `n` projects: the CPU split, and the same `up` without checkpoints. */
+/** Diagnostics of one `up` of `n` projects: the CPU split, and the same `up` with the engine's checkpoints. */
 export interface UpDiagnosis {
   template: string;
   n: number;
   up: number;
   split: CpuSplit;
-  /** `up` of a fresh stack with PULUMI_SKIP_CHECKPOINTS=true: the engine writes the state once, at the end. */
-  upWithoutCheckpoints: number;
+  /** `up` of a fresh stack with PULUMI_SKIP_CHECKPOINTS=false: the engine rewrites the state around every step. */
+  upWithCheckpoints: number;
 }
 
 /**
  * Two extra fresh-stack `up`s (not part of the medians): one with the CPU of every process
- * sampled, one with the engine's intermediate checkpoints skipped (PULUMI_SKIP_CHECKPOINTS, an
- * engine setting that is unsafe for real stacks: an interrupted `up` records nothing).
+ * sampled, one with the engine's intermediate checkpoints, which pgfleet's own program skips
+ * (scripts/lib/pulumi-cli.ts OWN_PROGRAM_CHECKPOINTS): what they cost.
  */
 export async function diagnoseUp(template: BenchTemplate, n: number): Promise<UpDiagnosis> {
   const sampled = await fleetStack(template, n, "auto");
@@ -98,13 +98,13 @@ export async function diagnoseUp(template: BenchTemplate, n: number): Promise<Up
     await remove(sampled, true).catch(() => undefined);
     throw err;
   }
-  const unsafe = await fleetStack(template, n, "auto");
+  const checkpointed = await fleetStack(template, n, "auto");
   try {
-    const { ms } = await timed(() => unsafe.stack.up({ env: { PULUMI_SKIP_CHECKPOINTS: "true" } }));
-    await destroy(unsafe);
-    return { template: template.label, n, up: result.value, split: result.split, upWithoutCheckpoints: ms };
+    const { ms } = await timed(() => checkpointed.stack.up({ env: { PULUMI_SKIP_CHECKPOINTS: "false" } }));
+    await destroy(checkpointed);
+    return { template: template.label, n, up: result.value, split: result.split, upWithCheckpoints: ms };
   } catch (err) {
-    await remove(unsafe, true).catch(() => undefined);
+    await remove(checkpointed, true).catch(() => undefined);
     throw err;
   }
 }

@@ -468,9 +468,9 @@ export function renderReport(r: BenchResults): string {
     );
     for (const d of r.diagnoses) {
       lines.push(
-        `- \`up\` of ${d.n} projects, ${d.template}: ${formatMs(d.up)}; with \`PULUMI_SKIP_CHECKPOINTS=true\` ${formatMs(d.upWithoutCheckpoints)} ` +
-          "(the local backend rewrites the whole state file after every step, so that cost grows with N² and with the bytes per resource; " +
-          "skipping checkpoints is not safe for real stacks and is shown only to size that cost).",
+        `- \`up\` of ${d.n} projects, ${d.template}: ${formatMs(d.up)}; with the engine's checkpoints (\`PULUMI_SKIP_CHECKPOINTS=false\`) ${formatMs(d.upWithCheckpoints)} ` +
+          "(the local backend then rewrites the whole state file around every step, a cost that grows with N² and with the bytes per resource; " +
+          'pgfleet\'s own program skips them, see README "After an interrupted \`pulumi up\`").',
       );
     }
     lines.push("");

@@ -73,7 +73,9 @@ export function renderScale(m: ScaleResults, run: SectionRun): string[] {
     `One fleet per state backend grows on the ${m.template.label} template (\`auto\`): at each size a no-op \`preview\`, then one ` +
       `\`up\` adding ${m.add} projects, then the raw loop creating ${m.add} projects on one admin connection (\`CREATE DATABASE … TEMPLATE\`, ` +
       "`CREATE ROLE`, `GRANT CONNECT`; bench/raw.ts, sequential). Growing to the next size is set-up, not timed. State per project is the " +
-      "stack's checkpoint as its backend stores it (the file; the decoded row of `pulumi_state`) over the projects it holds.",
+      "stack's checkpoint as its backend stores it (the file; the decoded row of `pulumi_state`) over the projects it holds. " +
+      "Every command runs the repository's program as `npm start` and `npm run pulumi` do, so without the engine's intermediate " +
+      'checkpoints (scripts/lib/pulumi-cli.ts `OWN_PROGRAM_CHECKPOINTS`; README "After an interrupted `pulumi up`").',
     "",
     row(["target", "measured", "limit", "", "from"]),
     row(["---", "---:", "---:", "---", "---"]),
