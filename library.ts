@@ -28,6 +28,7 @@ export type { RlsCommand, RlsOnRemove, RlsPolicySpec } from "./core/rls";
 
 export {
   ProjectDatabase,
+  projectApiResponse,
   type ProjectApiResponse,
   type ProjectDatabaseArgs,
   type ProjectOwnerOptions,

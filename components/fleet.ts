@@ -31,7 +31,7 @@ import { migrationFormat } from "../migrations/formats";
 import type { MigrationSource } from "../migrations/source";
 import type { ServerConnectionArgs } from "../db/client";
 import { BackupSchedule } from "./backup-schedule";
-import { ProjectDatabase, type ProjectApiResponse } from "./project-database";
+import { ProjectDatabase, projectApiResponse, type ProjectApiResponse } from "./project-database";
 import { RlsPolicySet, type RlsTableSettings } from "./rls-policy-set";
 import { errorText } from "../core/errors";
 import { SchemaMigrations, type TemplateMigrationTarget } from "./schema-migrations";
@@ -204,14 +204,14 @@ export class Fleet extends ComponentResource {
 /**
  * Seed 000's API response of every project, by project key: the program's stack output
  * `projects` (secret: it holds the connection strings). Not an output of the Fleet component
- * itself, so the state keeps one copy of it, not two.
+ * itself, nor of each project's, so the state keeps one copy of it.
  */
 export function apiResponsesOf(
   projects: Record<string, ProjectDatabase>,
 ): pulumi.Output<Record<string, ProjectApiResponse>> {
   const keys = Object.keys(projects);
   return secret(
-    all(keys.map((k) => projects[k].apiResponse)).apply((responses) =>
+    all(keys.map((k) => projectApiResponse(projects[k]))).apply((responses) =>
       Object.fromEntries(responses.map((r, i) => [keys[i], r])),
     ),
   );

@@ -86,8 +86,12 @@ export class ProjectDatabase extends ComponentResource {
   public readonly template: pulumi.Output<string>;
   /** The admin connection (secret), for components that work inside this database. */
   public readonly server: pulumi.Output<ServerConnection>;
-  /** Seed 000's API response for this project (secret: it holds the connection string). */
-  public readonly apiResponse: pulumi.Output<ProjectApiResponse>;
+  /** The project's display name (seed 000's `name`). */
+  public readonly displayName: pulumi.Output<string>;
+  /** The region reported in the project's API response (seed 000's `region`). */
+  public readonly region: pulumi.Output<string>;
+  /** The database's oid on its server (seed 000's `id`). */
+  public readonly oid: pulumi.Output<number>;
 
   constructor(name: string, args: ProjectDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pgfleet:index:ProjectDatabase", name, {}, opts);
@@ -160,27 +164,9 @@ export class ProjectDatabase extends ComponentResource {
         }),
       ),
     );
-    this.apiResponse = secret(
-      all([
-        database.oid,
-        this.ref,
-        args.displayName,
-        this.databaseName,
-        this.connectionString,
-        this.status,
-        region,
-        this.insertedAt,
-      ]).apply(([oid, ref, display, db, url, status, region, insertedAt]) => ({
-        id: oid,
-        ref,
-        name: display,
-        database_name: db,
-        connection_string: url,
-        status,
-        region: region ?? "local",
-        inserted_at: insertedAt,
-      })),
-    );
+    this.displayName = output(args.displayName);
+    this.region = output(region ?? "local");
+    this.oid = database.oid;
 
     this.registerOutputs({
       ref: this.ref,
@@ -193,7 +179,38 @@ export class ProjectDatabase extends ComponentResource {
       insertedAt: this.insertedAt,
       template: this.template,
       server: this.server,
-      apiResponse: this.apiResponse,
+      displayName: this.displayName,
+      region: this.region,
+      oid: this.oid,
     });
   }
+}
+
+/**
+ * Seed 000's API response for `project` (secret: it holds the connection string), made from its
+ * outputs. Not an output of the component itself: a program exports it (the stack output
+ * `projects`, apiResponsesOf), so the state keeps it once.
+ */
+export function projectApiResponse(project: ProjectDatabase): pulumi.Output<ProjectApiResponse> {
+  return secret(
+    all([
+      project.oid,
+      project.ref,
+      project.displayName,
+      project.databaseName,
+      project.connectionString,
+      project.status,
+      project.region,
+      project.insertedAt,
+    ]).apply(([oid, ref, name, db, url, status, region, insertedAt]) => ({
+      id: oid,
+      ref,
+      name,
+      database_name: db,
+      connection_string: url,
+      status,
+      region,
+      inserted_at: insertedAt,
+    })),
+  );
 }

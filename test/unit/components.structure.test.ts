@@ -144,12 +144,14 @@ describe("ProjectDatabase", () => {
     });
     for (const p of [a, b]) {
       expectPublicFace(p, [
-        "apiResponse",
         "connectionString",
         "databaseName",
+        "displayName",
         "insertedAt",
+        "oid",
         "ownerRole",
         "ref",
+        "region",
         "server",
         "serverName",
         "status",
