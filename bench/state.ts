@@ -4,6 +4,7 @@
  * real state file per project into the parts that cost bytes, and works out what changes that
  * are not made would save, measured on the same file.
  */
+import { SECRET_SIG } from "../core/engine-types";
 
 /** A resource of the checkpoint as far as this analysis needs it. */
 interface StateResource {
@@ -28,8 +29,7 @@ function entryBytes(key: string, value: unknown): number {
   return utf8(JSON.stringify(key)) + 1 + utf8(JSON.stringify(value)) + 1;
 }
 
-const isSecret = (v: unknown): boolean =>
-  typeof v === "object" && v !== null && "4dabf18193072939515e22adb298388d" in v;
+const isSecret = (v: unknown): boolean => typeof v === "object" && v !== null && SECRET_SIG in v;
 
 /** One line of the per-project breakdown. */
 export interface StatePart {

@@ -15,6 +15,13 @@ export const TYPES = {
   stack: "pulumi:pulumi:Stack",
 } as const;
 
+/**
+ * The signature key of a secret value in a state file and in `pulumi stack export` output. The
+ * SDK's own constant lives in its rpc module, which loads much of the runtime; the readers of
+ * state take it from here.
+ */
+export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
 /** A resource of an exported deployment, as far as pgfleet reads it. */
 export interface ExportedResource {
   urn?: string;

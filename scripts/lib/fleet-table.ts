@@ -6,7 +6,7 @@
  */
 import { lastBackupAt } from "../../db/catalog";
 import { formatBytes } from "../../core/bytes";
-import { TYPES, exportedResources } from "../../core/engine-types";
+import { SECRET_SIG, TYPES, exportedResources } from "../../core/engine-types";
 import { CATALOG_DATABASE } from "../../core/naming";
 import type { ProjectApiResponse } from "../../core/project-api-response";
 import type { DbClient, ServerConnection } from "../../db/client";
@@ -37,9 +37,6 @@ export interface LiveProject {
   rlsTables?: number;
   lastBackup?: string;
 }
-
-/** The signature key of a secret value in a deployment (`pulumi stack export`). */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 /** A deployment value with its secrets opened (`--show-secrets` puts their JSON in `plaintext`). */
 export function plain(value: unknown): unknown {
