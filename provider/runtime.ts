@@ -89,4 +89,20 @@ export function install(provider: object, moduleName: string, writtenBy?: string
   const refusal = versionRefusal(writtenBy);
   if (refusal) throw new Error(refusal);
   Object.assign(provider, operationsOf(moduleName));
+  flushCompileCache();
+}
+
+/**
+ * Writes out Node's compile cache (when the process has one: scripts/lib/pulumi-cli.ts
+ * compileCacheDir) now that the SDK's provider host and this module are loaded. Node writes it at
+ * exit, but the engine ends the provider process with a signal, so without this the next start
+ * would compile the same code again.
+ */
+function flushCompileCache(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeModule = require("node:module") as {
+    getCompileCacheDir?: () => string | undefined;
+    flushCompileCache?: () => void;
+  };
+  if (nodeModule.getCompileCacheDir?.()) nodeModule.flushCompileCache?.();
 }

@@ -13,7 +13,7 @@ import {
   policyConfigPath,
   type StackFacts,
 } from "../../core/stack-gates";
-import { PULUMI_HOME, REPO_ROOT, STATE_DIR } from "./paths";
+import { PULUMI_HOME, REPO_ROOT, STATE_DIR, cacheDir } from "./paths";
 import { ensureToolchain, type Toolchain } from "./toolchain";
 
 export { DEV_PASSPHRASE };
@@ -187,6 +187,19 @@ export interface PulumiEnvOptions {
  */
 export const OWN_PROGRAM_CHECKPOINTS = { PULUMI_SKIP_CHECKPOINTS: "true" } as const;
 
+/**
+ * Node's compile cache (V8 code cache on disk, checked against each file's contents) for every
+ * Node.js process the CLI starts: the program, the dynamic-provider host and the policy pack. Each
+ * command starts them afresh, and the provider host alone loads most of the Pulumi SDK (closure
+ * serialisation, npm's arborist, TypeScript) before it serves a call; from the cache it compiles
+ * none of it again (provider/runtime.ts writes the cache out, as the engine ends that process with
+ * a signal). Shared by every checkout (outside the repository, like the toolchain);
+ * a NODE_COMPILE_CACHE of the caller's wins, and NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+ */
+export function compileCacheDir(): string {
+  return path.join(cacheDir(), "node-compile-cache");
+}
+
 export function pulumiEnv(options: PulumiEnvOptions = {}): NodeJS.ProcessEnv {
   const toolchain = options.toolchain ?? ensureToolchain();
   const stateDir = options.stateDir ?? STATE_DIR;
@@ -202,6 +215,7 @@ export function pulumiEnv(options: PulumiEnvOptions = {}): NodeJS.ProcessEnv {
     PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE || compileCacheDir(),
     ...(options.ownProgram && process.env.PULUMI_SKIP_CHECKPOINTS === undefined
       ? OWN_PROGRAM_CHECKPOINTS
       : {}),
