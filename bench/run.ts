@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --repeats <n>] [-- --only migrations|scale|clones]`: the benchmark of
  * issues 8, 17 and 19. Not part of `npm test`. Writes bench/results.md (`--only migrations`, `--only
- * scale`: that section alone, the rest of the file kept).
+ * scale`, `--only clones`: that section alone, the rest of the file kept; a full run: everything
+ * but the scale and clones sections, which it keeps).
  *
  * Against the embedded PostgreSQL server (started when it is not running, and then stopped at
  * the end; or the server of PGFLEET_ADMIN_URL), with templates of about 8 MB and 100 MB:
@@ -51,7 +52,7 @@ import { benchScale, type ScalePlan, type ScaleResults } from "./scale";
 import { SCALE_HEADING, renderScale } from "./scale-report";
 import { benchClones, type ClonePlan } from "./clones";
 import { CLONES_HEADING, renderClones } from "./clones-report";
-import { spliceSection, type SectionRun } from "./sections";
+import { sectionOf, spliceSection, type SectionRun } from "./sections";
 import { formatMs, nowMs, sample, timed, type Sample } from "./stats";
 import { createTemplate, dropBenchDatabase, dropLeftovers, type BenchTemplate } from "./templates";
 
@@ -485,7 +486,15 @@ async function main(): Promise<void> {
         },
       ],
     };
-    fs.writeFileSync(RESULTS, renderReport(results));
+    // A full run does not measure fleet scale or clones (`--only scale`, `--only clones`): their
+    // sections, with their own run headers, are kept from the file as it was.
+    const previous = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, "utf8") : "";
+    let report = renderReport(results);
+    for (const heading of [SCALE_HEADING, CLONES_HEADING]) {
+      const kept = sectionOf(previous, heading);
+      if (kept) report = spliceSection(report, heading, kept);
+    }
+    fs.writeFileSync(RESULTS, report);
     log(`wrote ${path.relative(process.cwd(), RESULTS)} (${((nowMs() - t0) / 60000).toFixed(1)} min)`);
   } finally {
     clearInterval(loadTimer);

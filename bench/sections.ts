@@ -31,6 +31,15 @@ export function spliceSection(existing: string, heading: string, section: string
   return [...lines.slice(0, at), ...section, ...lines.slice(at)].join("\n");
 }
 
+/** The section under `heading` in `existing`, heading included; undefined when there is none. */
+export function sectionOf(existing: string, heading: string): string[] | undefined {
+  const lines = existing.split("\n");
+  const start = lines.indexOf(heading);
+  if (start < 0) return undefined;
+  const rest = lines.slice(start + 1).findIndex((l) => l.startsWith("## "));
+  return lines.slice(start, rest < 0 ? lines.length : start + 1 + rest);
+}
+
 /** `| a | b |` */
 export function row(cells: string[]): string {
   return `| ${cells.join(" | ")} |`;
