@@ -19,13 +19,8 @@ export interface SectionRun {
  */
 export function spliceSection(existing: string, heading: string, section: string[]): string {
   const lines = existing.split("\n");
-  const start = lines.indexOf(heading);
-  const isTop = (l: string) => l.startsWith("## ");
-  if (start >= 0) {
-    const rest = lines.slice(start + 1).findIndex(isTop);
-    const end = rest < 0 ? lines.length : start + 1 + rest;
-    return [...lines.slice(0, start), ...section, ...lines.slice(end)].join("\n");
-  }
+  const range = sectionRange(lines, heading);
+  if (range) return [...lines.slice(0, range.start), ...section, ...lines.slice(range.end)].join("\n");
   const before = lines.indexOf("## Not measurable here");
   const at = before < 0 ? lines.length : before;
   return [...lines.slice(0, at), ...section, ...lines.slice(at)].join("\n");
@@ -34,10 +29,16 @@ export function spliceSection(existing: string, heading: string, section: string
 /** The section under `heading` in `existing`, heading included; undefined when there is none. */
 export function sectionOf(existing: string, heading: string): string[] | undefined {
   const lines = existing.split("\n");
+  const range = sectionRange(lines, heading);
+  return range && lines.slice(range.start, range.end);
+}
+
+/** The lines of the section under `heading`: from its heading to the next `## ` heading or the end. */
+function sectionRange(lines: string[], heading: string): { start: number; end: number } | undefined {
   const start = lines.indexOf(heading);
   if (start < 0) return undefined;
   const rest = lines.slice(start + 1).findIndex((l) => l.startsWith("## "));
-  return lines.slice(start, rest < 0 ? lines.length : start + 1 + rest);
+  return { start, end: rest < 0 ? lines.length : start + 1 + rest };
 }
 
 /** `| a | b |` */
