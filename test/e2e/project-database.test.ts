@@ -133,24 +133,29 @@ describe("a fleet of three projects", () => {
     expect(stubs[0]).toBe(providerModuleText("template-database"));
   });
 
-  it("records each resource's source position at its line of the TypeScript source", () => {
-    const cp = JSON.parse(stack.stateFileText()) as {
-      checkpoint: {
-        latest: {
-          resources: Array<{
-            type: string;
-            sourcePosition?: string;
-            stackTrace?: Array<{ sourcePosition?: string }>;
-          }>;
-        };
-      };
-    };
+  it("records no registration stack in state, and each resource's source position at its TypeScript line with PGFLEET_STACK_TRACES", async () => {
+    type Registered = { type: string; sourcePosition?: string; stackTrace?: unknown };
+    const registered = () =>
+      (JSON.parse(stack.stateFileText()) as { checkpoint: { latest: { resources: Registered[] } } })
+        .checkpoint.latest.resources;
+    const pgfleetOwn = (rs: Registered[]) => rs.filter((r) => r.type.includes("pgfleet:"));
+    // By default (the state of the first `up`): no frames, the same for every project, are kept.
+    expect(pgfleetOwn(registered()).length).toBeGreaterThanOrEqual(6);
+    for (const r of pgfleetOwn(registered())) {
+      expect(r.sourcePosition).toBeUndefined();
+      expect(r.stackTrace ?? []).toEqual([]);
+    }
+
+    await stack.up({ env: { PGFLEET_STACK_TRACES: "1" } });
     const lineOf = (file: string, text: string) =>
       fs
         .readFileSync(path.resolve(__dirname, "../..", file), "utf8")
         .split("\n")
         .findIndex((l) => l.includes(text)) + 1;
-    const of = (type: string) => cp.checkpoint.latest.resources.filter((r) => r.type === type);
+    const of = (type: string) =>
+      registered().filter((r) => r.type === type) as Array<
+        Registered & { stackTrace?: Array<{ sourcePosition?: string }> }
+      >;
     const projectLine = lineOf("components/fleet.ts", "new ProjectDatabase(");
     const databaseLine = lineOf("components/project-database.ts", "new TemplateDatabase(");
     const projects = of("pgfleet:index:ProjectDatabase");
