@@ -14,10 +14,9 @@
  *    pgfleet's program modules import the SDK's values from its subpaths
  *    (`@pulumi/pulumi/resource`, `/output`, …) and the root only as types (eslint.config.mjs).
  *
- * The provider object has one method, `configure`, which the provider process calls once after
- * loading the text and before any operation: it finds pgfleet from the program's folder (its
- * checkout, or the package the program installed; see CONFIGURE) and hands over to
- * `provider/runtime.ts`, which installs that module's `operations` on the object. No client,
+ * `handler()` finds pgfleet from the program's folder (its checkout, or the package the program
+ * installed; see {@link providerModuleText}) and hands over to `provider/runtime.ts`, which
+ * installs that module's `operations` on the provider object it returns. No client,
  * secret or module is captured; `pg` is required inside the operations. What happens after the
  * package is found lives in runtime.ts, so it can change without changing the stored text (which
  * changes only with pgfleet's version, recorded in it).
@@ -73,35 +72,28 @@ export type ProviderModule =
 const PROVIDER_KEY = "__provider";
 
 /**
- * `configure` as stored: runs in the provider process, never in the program, whose folder is the
- * working directory. It loads `pgfleet/provider-runtime` as Node.js resolves it from there: the
- * pgfleet the program installed (its node_modules, or a workspace's above it), or, when the
- * program's own package is pgfleet's checkout, the checkout itself (a package resolves its own
- * name). provider/runtime-entry.js then loads the compiled runtime, or the checkout's source with
- * tsx. A file of the user's named provider/runtime.ts, or a checkout in a parent folder of a
- * program with a package.json of its own, is never loaded. runtime.ts installs the operations,
- * told which pgfleet version wrote the text. When pgfleet cannot be loaded, every operation fails
- * with the reason (the provider process would otherwise skip a missing `check` or `diff` without a
- * word). Stored twice per resource, as JSON that escapes `"`, `<`, `>` and `&`: written without them.
- */
-const CONFIGURE = [
-  "async function(){var t=this,c=process.cwd();try{var r;",
-  "try{r=require('module').createRequire(c+'/-').resolve('pgfleet/provider-runtime')}",
-  "catch(e){throw new Error('pgfleet is not installed for the program in '+c+': '+e.message)}",
-  "require(r).install(t,t.pgfleetModule,t.pgfleetVersion)}",
-  `catch(err){${JSON.stringify(OPERATIONS).replace(/"/g, "'")}.forEach(function(o){t[o]=function(){return Promise.reject(err)}})}}`,
-].join("");
-
-/**
  * The `__provider` text of every resource served by the provider module `moduleName`: a module whose
- * `handler()` returns `{ pgfleetModule, pgfleetVersion, configure }`, the version being the one of
- * the pgfleet that wrote it (so the state records it). One text per module and pgfleet version,
- * the same in every program and stack.
+ * `handler()` builds the provider object the provider process calls. It runs in the provider
+ * process, never in the program, whose folder is the working directory, and loads
+ * `pgfleet/provider-runtime` as Node.js resolves it from there: the pgfleet the program installed
+ * (its node_modules, or a workspace's above it), or, when the program's own package is pgfleet's
+ * checkout, the checkout itself (a package resolves its own name). provider/runtime-entry.js then
+ * loads the compiled runtime, or the checkout's source with tsx. A file of the user's named
+ * provider/runtime.ts, or a checkout in a parent folder of a program with a package.json of its
+ * own, is never loaded. runtime.ts's `install` puts the module's operations on the object, told
+ * which pgfleet version wrote the text (so the state records it). When pgfleet cannot be loaded or
+ * refuses the resource, `handler()` throws: the provider process keeps no provider object then, and
+ * fails every operation with that reason. One text per module and pgfleet version, the same in
+ * every program and stack; stored twice per resource, as JSON that escapes `"`, `<`, `>` and `&`:
+ * written without them. Texts of earlier versions (a `configure` method calling `install`) stay
+ * servable, since `install` keeps its signature.
  */
 export function providerModuleText(moduleName: ProviderModule, version: string = PGFLEET_VERSION): string {
   return (
-    `exports.handler=function(){return{pgfleetModule:'${moduleName}',` +
-    `pgfleetVersion:'${version.replace(/[^\w.+-]/g, "")}',configure:${CONFIGURE}}};`
+    "exports.handler=function(){var t={},c=process.cwd(),r;" +
+    "try{r=require('module').createRequire(c+'/-').resolve('pgfleet/provider-runtime')}" +
+    "catch(e){throw new Error('pgfleet is not installed for the program in '+c+': '+e.message)}" +
+    `require(r).install(t,'${moduleName}','${version.replace(/[^\w.+-]/g, "")}');return t};`
   );
 }
 

@@ -1,8 +1,9 @@
 /**
  * The run-time half of the provider texts of provider/dynamic.ts, loaded inside the
- * dynamic-provider process by the text's `configure` (compiled from the installed package, or a
- * checkout's source with tsx registered). Everything here can change without changing the stored
- * text, hence without touching any stack's state.
+ * dynamic-provider process by the text's `handler()` (by `configure` in the texts of earlier
+ * versions), compiled from the installed package or a checkout's source with tsx registered.
+ * Everything here can change without changing the stored text, hence without touching any
+ * stack's state.
  *
  * The pgfleet found serves every resource, whichever version wrote it: a stack moved to a newer
  * pgfleet is read, diffed and updated by the new code. A resource written by a newer pgfleet than

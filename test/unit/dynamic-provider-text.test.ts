@@ -1,7 +1,9 @@
 /**
  * The `__provider` text pgfleet stores for its dynamic resources (provider/dynamic.ts), loaded as
  * the SDK's dynamic-provider process loads it (`require-from-string`, then `handler()`, then
- * `configure`), in a Node.js process of its own started in a chosen working directory.
+ * `configure` when the object has one), in a Node.js process of its own started in a chosen
+ * working directory. The text of pgfleet 0.1.0 (test/fixtures/provider-text/configure-0.1.0.txt),
+ * which installed the operations from `configure`, is loaded the same way.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -13,15 +15,23 @@ import { templateDatabaseInputs } from "../support/template-database-inputs";
 
 const REPO = path.resolve(__dirname, "../..");
 
-// Runs in the child: loads the text with the SDK's own loader, configures the provider object,
-// runs one `check` and prints what came back (or the error every operation rejects with).
+// Runs in the child: gets the provider object as the SDK's provider process does (its own loader,
+// `handler()`, then `configure` when there is one), runs one `check` and prints what came back, or
+// the error with which the process would fail every operation: the one getting the object threw
+// (the process then keeps no object) or the one `check` rejected with.
 const CHILD = `
 const { createRequire } = require("node:module");
 const sdkRequire = createRequire(require.resolve("@pulumi/pulumi/package.json", { paths: [process.env.REPO] }));
 const requireFromString = sdkRequire("require-from-string");
 (async () => {
-  const provider = requireFromString(process.env.PROVIDER_TEXT).handler();
-  await provider.configure({ config: {} });
+  let provider;
+  try {
+    provider = requireFromString(process.env.PROVIDER_TEXT).handler();
+    if (provider.configure) await provider.configure({ config: {} });
+  } catch (err) {
+    console.log(JSON.stringify({ ops: [], rejected: String(err.message) }));
+    return;
+  }
   const ops = ["check", "diff", "create", "read", "update", "delete"].filter((op) => typeof provider[op] === "function");
   try {
     const r = await provider.check({}, JSON.parse(process.env.CHECK_INPUTS));
@@ -33,12 +43,16 @@ const requireFromString = sdkRequire("require-from-string");
 `;
 
 function loadAndCheck(moduleName: ProviderModule, cwd: string, inputs: object, version?: string) {
+  return loadTextAndCheck(providerModuleText(moduleName, version), cwd, inputs);
+}
+
+function loadTextAndCheck(text: string, cwd: string, inputs: object) {
   const out = execFileSync(process.execPath, ["-e", CHILD], {
     cwd,
     env: {
       ...process.env,
       REPO,
-      PROVIDER_TEXT: providerModuleText(moduleName, version),
+      PROVIDER_TEXT: text,
       CHECK_INPUTS: JSON.stringify(inputs),
     },
     encoding: "utf8",
@@ -78,14 +92,12 @@ describe("the stored provider text", () => {
     const { version } = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")) as {
       version: string;
     };
-    expect(text).toMatch(
-      /^exports\.handler=function\(\)\{return\{pgfleetModule:'template-database',pgfleetVersion:'[^']+',configure:async function\(\)\{/,
-    );
-    expect(text).toContain(`pgfleetVersion:'${version}'`);
+    expect(text).toMatch(/^exports\.handler=function\(\)\{/);
+    expect(text).toContain(`.install(t,'template-database','${version}');return t};`);
     expect(text).not.toMatch(/__name|require\('pg'\)|CREATE|validateDatabaseName/);
     // Stored twice per resource as JSON, where the engine escapes these five: none is used.
     expect(text).not.toMatch(/["<>&\\]/);
-    expect(text.length).toBeLessThan(560);
+    expect(text.length).toBeLessThan(300);
     expect(providerModuleText("rls-table")).toBe(text.replace("'template-database'", "'rls-table'"));
   });
 
@@ -103,7 +115,7 @@ describe("the stored provider text", () => {
   it("makes every operation fail with the reason when pgfleet is not installed for the program", () => {
     withFolder(os.tmpdir(), {}, (elsewhere) => {
       const r = loadAndCheck("template-database", elsewhere, badTemplateDatabase);
-      expect(r.ops).toEqual(["check", "diff", "create", "read", "update", "delete"]);
+      expect(r.ops).toEqual([]);
       expect(r.rejected).toMatch(
         /^pgfleet is not installed for the program in .*pgfleet-provider-text-.*: Cannot find module 'pgfleet\/provider-runtime'/,
       );
@@ -148,9 +160,25 @@ describe("the stored provider text", () => {
 
   it("refuses a resource written by a newer pgfleet than the one found, naming both versions", () => {
     const r = loadAndCheck("template-database", path.join(REPO, "stacks"), badTemplateDatabase, "99.0.0");
-    expect(r.ops).toEqual(["check", "diff", "create", "read", "update", "delete"]);
+    expect(r.ops).toEqual([]);
     expect(r.rejected).toMatch(
       /^pgfleet: this resource was written by pgfleet 99\.0\.0, but the program has pgfleet \d+\.\d+\.\d+\S* installed: install pgfleet 99\.0\.0 or newer/,
     );
+  });
+
+  it("still serves the text of pgfleet 0.1.0, which installed the operations from `configure`", () => {
+    const text = fs.readFileSync(
+      path.join(__dirname, "../fixtures/provider-text/configure-0.1.0.txt"),
+      "utf8",
+    );
+    expect(text).toContain("configure:async function()");
+    const r = loadTextAndCheck(text, path.join(REPO, "stacks"), badTemplateDatabase);
+    expect(r.ops).toEqual(["check", "diff", "create", "read", "update", "delete"]);
+    expect(r.failures).toEqual([
+      {
+        property: "databaseName",
+        reason: expect.stringMatching(/^\[INVALID_DATABASE_NAME\] project "Alpha": /),
+      },
+    ]);
   });
 });
