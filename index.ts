@@ -156,9 +156,10 @@ function checkStackGates(config: StackConfig): void {
 // position, in state too, on the compiled text's line 2). None are captured unless
 // PGFLEET_STACK_TRACES is set: the SDK captures one per promise it makes, and lifts the limit to
 // record each resource's registration stack and source position in state, the same frames for
-// every project of the fleet (about 1.2 kB of state per project). pgfleet's errors say what and
-// where in their message. The limit becomes an accessor that ignores the SDK's assignment: V8
-// captures no stack while `Error.stackTraceLimit` is not a number held as a plain value.
+// every project of the fleet. pgfleet's errors say what and where in their message. The limit
+// becomes an accessor that ignores the SDK's assignment: V8 captures no stack while
+// `Error.stackTraceLimit` is not a number held as a plain value (the SDK's error report then
+// prints an error's message without its class name).
 delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
 if (!process.env.PGFLEET_STACK_TRACES) {
   Object.defineProperty(Error, "stackTraceLimit", {
