@@ -164,7 +164,8 @@ export function analyseState(text: string, projects: number): StateAnalysis {
       bytes: sumOver(databases, providerBytes),
     },
     {
-      change: "no registration stack traces (Pulumi SDK/engine; no setting turns them off)",
+      change:
+        "no registration stack traces (what the state still holds of them: pgfleet's program records none unless PGFLEET_STACK_TRACES is set)",
       bytes: sumOver([...databases, ...components], traceBytes),
     },
   ];
