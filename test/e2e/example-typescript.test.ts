@@ -302,7 +302,10 @@ describe("examples/typescript with the packed package, outside the checkout", ()
       }
     ).deployment.resources!.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/pgfleet:"));
     expect(providers.length).toBeGreaterThanOrEqual(5);
-    for (const r of providers) expect(r.inputs?.__provider).toContain(`pgfleetVersion:'${packed.version}'`);
+    for (const r of providers)
+      expect(r.inputs?.__provider).toMatch(
+        new RegExp(`\\.install\\(t,'[a-z-]+','${packed.version.replace(/\./g, "\\.")}'\\);return t\\};$`),
+      );
     const password = adminServer().password;
     if (password) expect(state).not.toContain(password);
 
